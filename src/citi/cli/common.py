@@ -1,0 +1,43 @@
+"""Options shared by several subcommands, and console output helpers."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    from citi.models.loader import ALIASES, DEFAULT_MODEL
+
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"alias ({', '.join(ALIASES)}), local directory, .gguf file or hub id "
+        f"(default: {DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="weights dtype (auto: float32 on CPU, bfloat16 on CUDA)",
+    )
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of raw datasets (default: $CITI_DATA_DIR, else ~/.cache/citi/data)",
+    )
+
+
+def load_model_from_args(args: argparse.Namespace):
+    from citi.models import load_model
+
+    with err_console.status(f"loading {args.model} ..."):
+        return load_model(args.model, dtype=args.dtype, device=args.device)

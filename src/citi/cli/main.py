@@ -1,0 +1,52 @@
+"""The ``citi`` command. Subcommands live in their own modules and register themselves here.
+
+Heavy imports (torch, transformers) happen inside the subcommand handlers, so ``--help`` is fast.
+Every :class:`~citi.errors.CitiError` becomes one ``citi: error: ...`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from citi import __version__
+from citi.cli import data, info
+from citi.errors import CitiError
+
+SUBCOMMANDS = [info, data]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="citi",
+        description="CITI: inject tool-use ability into a causal LM without losing its general "
+        "abilities (importance analysis, MOLoRA training, evaluation, reports).",
+    )
+    parser.add_argument("--version", action="version", version=f"citi {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except CitiError as err:
+        print(f"citi: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("citi: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

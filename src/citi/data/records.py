@@ -1,0 +1,62 @@
+"""Reading raw record files (JSON list or JSON Lines, optionally gzipped) with precise errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from citi.errors import DataError
+
+
+def _open_text(path: Path) -> str:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                return fh.read()
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise DataError(f"{path}: cannot read ({err})") from None
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """All records of a ``.json`` (a list) or ``.jsonl`` file; a malformed line names file:line."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    text = _open_text(path)
+    stem = path.name.removesuffix(".gz")
+    if stem.endswith(".jsonl"):
+        records = []
+        # Split on "\n" only: some records hold raw U+0085, which str.splitlines() would split on.
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+    else:
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+        if isinstance(records, dict):
+            records = [records]
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}: record {i + 1} is a {type(rec).__name__}, not an object")
+    return records
+
+
+def require(path: Path, index: int, record: dict, keys: Iterable[str]) -> None:
+    """Fail with file, record number and the missing field names if ``record`` lacks ``keys``."""
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise DataError(
+            f"{path}: record {index + 1} lacks field(s) {', '.join(missing)} "
+            f"(has: {', '.join(sorted(record)) or 'none'})"
+        )
