@@ -11,10 +11,10 @@ import logging
 import sys
 
 from citi import __version__
-from citi.cli import data, info
+from citi.cli import analyze, data, importance, info
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data]
+SUBCOMMANDS = [info, data, importance, analyze]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,138 @@
+"""``citi importance`` and ``citi select``: score components, then choose MOLoRA and UCO sets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from citi.cli.common import add_data_dir, console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from citi.importance.run import DEFAULT_ABILITIES
+    from citi.importance.scores import SCORES
+    from citi.models.loader import ALIASES, DEFAULT_MODEL
+    from citi.selection import METHODS
+
+    default_abilities = ",".join(f"{a}={d}" for a, d in DEFAULT_ABILITIES.items())
+    p = sub.add_parser(
+        "importance",
+        help="score every component's importance per ability and select components",
+        description="Gradient-based importance of every linear component on a tool dataset and on "
+        "general datasets (paper Eq. 4, 10); writes importance.json, selection.json and "
+        "config.yaml to --out. Resumes finished abilities after an interruption.",
+    )
+    p.add_argument("--config", help="YAML file with these options (explicit options win)")
+    p.add_argument(
+        "--model",
+        help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--device")
+    add_data_dir(p)
+    p.add_argument("--abilities", help=f"ability=dataset pairs (default: {default_abilities})")
+    p.add_argument("--tool-ability", help="which ability is the tool ability (default: tool)")
+    p.add_argument("--samples", type=int, help="examples per ability, seeded sample (default 64)")
+    p.add_argument("--batch-size", type=int, help="default 4")
+    p.add_argument("--max-length", type=int, help="tokens per example (default 512)")
+    p.add_argument("--score", choices=SCORES, help="taylor (paper, default) or token-abs (code)")
+    p.add_argument("--seed", type=int, help="sampling and random-selection seed (default 0)")
+    _add_selection_options(p, METHODS)
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=run_importance_cmd)
+
+    s = sub.add_parser(
+        "select",
+        help="re-select MOLoRA/UCO components from an importance.json",
+        description="Choose components from existing scores without recomputing them.",
+    )
+    s.add_argument("--importance", required=True, help="importance.json from `citi importance`")
+    _add_selection_options(s, METHODS)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="selection.json to write")
+    s.set_defaults(func=run_select_cmd)
+
+
+def _add_selection_options(p: argparse.ArgumentParser, methods) -> None:
+    p.add_argument("--molora-ratio", type=float, help="share of components for MOLoRA (0.20)")
+    p.add_argument("--uco-ratio", type=float, help="share of components for UCO (0.10; 0 = none)")
+    p.add_argument("--select", choices=methods, help="top (CITI), down or random (Table 2)")
+
+
+def _config_from_args(args: argparse.Namespace):
+    from citi.config import config_from_dict, load_yaml_config
+    from citi.importance.run import ImportanceConfig, parse_abilities
+
+    keys = (
+        "model",
+        "dtype",
+        "device",
+        "data_dir",
+        "tool_ability",
+        "samples",
+        "batch_size",
+        "max_length",
+        "score",
+        "seed",
+        "molora_ratio",
+        "uco_ratio",
+        "select",
+    )
+    values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.abilities:
+        values["abilities"] = parse_abilities(args.abilities)
+    if args.config:
+        return load_yaml_config(ImportanceConfig, args.config, **values)
+    return config_from_dict(ImportanceConfig, values, "options")
+
+
+def print_summary(result: dict, selection: dict, top: int = 5) -> None:
+    rank_m = result["rank_M"]
+    order = sorted(rank_m, key=rank_m.get)
+    t = Table(title=f"importance ({result['settings']['score']}) — M_h: tool, C_h: general sum")
+    for col in ("rank", "component", "M_h", "C_h", "set"):
+        t.add_column(col)
+    molora, uco = set(selection["molora"]), set(selection["uco"])
+    shown = order[:top] + order[-top:] if len(order) > 2 * top else order
+    for name in shown:
+        tag = "MOLoRA" if name in molora else "UCO" if name in uco else ""
+        t.add_row(
+            str(rank_m[name]), name, f"{result['M'][name]:.4f}", f"{result['C'][name]:.4f}", tag
+        )
+    console.print(t)
+    console.print(f"MOLoRA: {len(molora)} components; UCO: {len(uco)} components")
+
+
+def run_importance_cmd(args: argparse.Namespace) -> int:
+    from citi.importance.run import run_importance
+    from citi.io import read_json
+
+    config = _config_from_args(args)
+    result = run_importance(config, args.out)
+    print_summary(result, read_json(Path(args.out) / "selection.json"))
+    console.print(f"wrote {args.out}/importance.json, selection.json, config.yaml")
+    return 0
+
+
+def run_select_cmd(args: argparse.Namespace) -> int:
+    from citi.errors import CitiError
+    from citi.io import read_json, write_json_atomic
+    from citi.selection import select_components
+
+    result = read_json(args.importance)
+    if not isinstance(result, dict) or "M" not in result or "C" not in result:
+        raise CitiError(f"{args.importance}: not an importance.json (no M and C scores)")
+    selection = select_components(
+        result["M"],
+        result["C"],
+        0.20 if args.molora_ratio is None else args.molora_ratio,
+        0.10 if args.uco_ratio is None else args.uco_ratio,
+        args.select or "top",
+        args.seed,
+    )
+    selection.info = {"importance": str(args.importance), "model": result.get("model")}
+    write_json_atomic(args.out, selection.to_dict())
+    print_summary(result, selection.to_dict())
+    return 0

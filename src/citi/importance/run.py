@@ -1,0 +1,187 @@
+"""Importance for several abilities in one run, with selection and resumable per-ability results.
+
+Each finished ability is written to ``OUT/partial/<ability>.json`` together with the settings that
+produced it; a rerun with the same settings reuses it, so an interrupted run resumes where it
+stopped. The final importance.json, selection.json and config.yaml are written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from citi.components import list_components
+from citi.data import PaddingCollator, dataset_files, encode_all, load_dataset
+from citi.errors import ConfigError
+from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
+from citi.io import read_json, write_json_atomic
+from citi.models.loader import DEFAULT_MODEL, load_model
+from citi.selection import METHODS, select_components
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ABILITIES = {
+    "tool": "apibank-train",
+    "math": "gsm8k",
+    "code": "codealpaca",
+    "knowledge": "triviaqa",
+    "instruction": "alpaca",
+}
+
+
+@dataclass
+class ImportanceConfig:
+    model: str = DEFAULT_MODEL
+    abilities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ABILITIES))
+    tool_ability: str = "tool"
+    samples: int = 64
+    batch_size: int = 4
+    max_length: int = 512
+    score: str = "taylor"
+    seed: int = 0
+    molora_ratio: float = 0.20
+    uco_ratio: float = 0.10
+    select: str = "top"
+    data_dir: str | None = None
+    dtype: str = "auto"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.abilities, dict) or not self.abilities:
+            raise ConfigError("--abilities: give at least one ability=dataset pair")
+        if self.tool_ability not in self.abilities:
+            raise ConfigError(f"--abilities: the tool ability {self.tool_ability!r} is missing")
+        if len(self.abilities) < 2:
+            raise ConfigError("--abilities: C_h needs at least one general ability besides tool")
+        for opt, value, low in (
+            ("--samples", self.samples, 1),
+            ("--batch-size", self.batch_size, 1),
+            ("--max-length", self.max_length, 16),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"{opt}: must be an integer >= {low}, got {value!r}")
+        if self.score not in SCORES:
+            raise ConfigError(f"--score: unknown score {self.score!r}; choose {', '.join(SCORES)}")
+        if self.select not in METHODS:
+            raise ConfigError(
+                f"--select: unknown method {self.select!r}; choose {', '.join(METHODS)}"
+            )
+        if not 0 < self.molora_ratio < 1:
+            raise ConfigError(f"--molora-ratio: must be in (0, 1), got {self.molora_ratio}")
+        if not 0 <= self.uco_ratio < 1:
+            raise ConfigError(f"--uco-ratio: must be in [0, 1), got {self.uco_ratio}")
+
+    def scoring_key(self, ability: str) -> str:
+        """What determines one ability's raw scores (not the selection settings)."""
+        parts = dict(
+            model=self.model,
+            dataset=self.abilities[ability],
+            samples=self.samples,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            seed=self.seed,
+            dtype=self.dtype,
+        )
+        return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_abilities(text: str) -> dict[str, str]:
+    """``tool=apibank-train,math=gsm8k`` -> ``{"tool": "apibank-train", "math": "gsm8k"}``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise ConfigError(f"--abilities: expected ability=dataset, got {part!r}")
+        ability, dataset = (s.strip() for s in part.split("=", 1))
+        out[ability] = dataset
+    return out
+
+
+def _score_ability(loaded, config: ImportanceConfig, ability: str, components: list[str]) -> dict:
+    name = config.abilities[ability]
+    examples = load_dataset(name, config.data_dir, limit=config.samples, seed=config.seed)
+    encoded = encode_all(loaded.tokenizer, examples, config.max_length)
+    if not encoded:
+        raise ConfigError(f"--abilities: dataset {name!r} has no examples with a supervised answer")
+    # Scores are sums over examples, so order is free: sort by length to minimise padding.
+    encoded.sort(key=lambda e: len(e.input_ids))
+    collate = PaddingCollator(loaded.tokenizer.pad_token_id)
+    bs = config.batch_size
+    batches = (collate(encoded[i : i + bs]) for i in range(0, len(encoded), bs))
+    start = time.perf_counter()
+    hooks = importance_sums(
+        loaded.model,
+        batches,
+        components,
+        progress=f"importance {ability}",
+        total=(len(encoded) + bs - 1) // bs,
+    )
+    return {
+        "dataset": name,
+        "examples": len(encoded),
+        "tokens": sum(len(e.input_ids) for e in encoded),
+        "label_tokens": sum(sum(t != -100 for t in e.labels) for e in encoded),
+        "seconds": round(time.perf_counter() - start, 2),
+        "scores": {s: hooks.scores(s) for s in SCORES},
+    }
+
+
+def build_result(config: ImportanceConfig, model_name: str, per_ability: dict[str, dict]) -> dict:
+    """importance.json content from the raw per-ability scores (a pure function of its inputs)."""
+    normalized = {a: normalize(r["scores"][config.score]) for a, r in per_ability.items()}
+    m = normalized[config.tool_ability]
+    c = combine_general(normalized, tool=config.tool_ability)
+    return {
+        "model": model_name,
+        "settings": dataclasses.asdict(config),
+        "components": list(next(iter(per_ability.values()))["scores"][config.score]),
+        "abilities": {
+            a: {**r, "normalized": normalized[a], "rank": ranks(normalized[a])}
+            for a, r in per_ability.items()
+        },
+        "M": m,
+        "C": c,
+        "rank_M": ranks(m),
+        "rank_C": ranks(c),
+    }
+
+
+def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
+    out = Path(out_dir)
+    # Fail on a missing dataset before any model is loaded or any ability is scored.
+    for dataset in config.abilities.values():
+        dataset_files(dataset, config.data_dir)
+    loaded = load_model(config.model, dtype=config.dtype, device=config.device)
+    components = [c.name for c in list_components(loaded.model)]
+    per_ability = {}
+    for ability in config.abilities:
+        partial = out / "partial" / f"{ability}.json"
+        key = config.scoring_key(ability)
+        if partial.is_file():
+            saved = read_json(partial)
+            if saved.get("key") == key and list(saved["result"]["scores"]["taylor"]) == components:
+                log.info("importance %s: reusing %s", ability, partial)
+                per_ability[ability] = saved["result"]
+                continue
+        per_ability[ability] = _score_ability(loaded, config, ability, components)
+        write_json_atomic(partial, {"key": key, "result": per_ability[ability]})
+    result = build_result(config, config.model, per_ability)
+    selection = select_components(
+        result["M"], result["C"], config.molora_ratio, config.uco_ratio, config.select, config.seed
+    )
+    selection.info = {
+        "importance": str(out / "importance.json"),
+        "model": config.model,
+        "score": config.score,
+        "n_components": len(components),
+    }
+    write_json_atomic(out / "importance.json", result)
+    write_json_atomic(out / "selection.json", selection.to_dict())
+    from citi.config import save_config
+
+    save_config(config, out / "config.yaml")
+    return result
