@@ -1,0 +1,82 @@
+"""The MOLoRA layer: a frozen linear component plus a gated mixture of LoRA experts (Eq. 6-7).
+
+    y = W0 x + b + Σ_{i=1..N} G(x)[i] · B_i A_i x · alpha / r,   G(x) = softmax(R x)
+
+R is a bias-free router with N+1 outputs (N without the null expert). All experts are computed
+together: A is stored stacked as one [N·r, in] matrix and B as one [out, N·r] matrix, so a forward
+is two matmuls whatever N is, with the gates applied in the rank space in between.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from citi.molora.config import MoloraConfig
+
+
+class MoloraLinear(nn.Linear):
+    """Replaces an ``nn.Linear`` in place, sharing its weight and bias Parameters, so the base
+    weights keep their state-dict names and every new parameter is prefixed ``molora_``."""
+
+    def __init__(self, base: nn.Linear, config: MoloraConfig):
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = base.weight
+        self.bias = base.bias
+        self.molora_config = config
+        n, r = config.num_experts, config.rank
+        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.molora_A = nn.Parameter(torch.empty(n * r, self.in_features, **factory))
+        self.molora_B = nn.Parameter(torch.zeros(self.out_features, n * r, **factory))
+        self.molora_router = nn.Linear(
+            self.in_features, config.router_outputs, bias=False, **factory
+        )
+        self.molora_dropout = nn.Dropout(config.dropout) if config.dropout else nn.Identity()
+        for i in range(n):  # each expert's A initialised like its own nn.Linear(in, r)
+            nn.init.kaiming_uniform_(self.molora_A[i * r : (i + 1) * r], a=math.sqrt(5))
+        # Routing statistics for the routing loss, set by citi.molora.model.routing_context.
+        self.molora_mask: torch.Tensor | None = None  # [batch, seq] or None (inference)
+        self.molora_z: list[torch.Tensor] = []  # per call: gates summed over tokens, [batch, E]
+
+    def gates(self, x: torch.Tensor) -> torch.Tensor:
+        """Router probabilities, [..., E], computed in float32 for a stable softmax."""
+        return F.softmax(self.molora_router(x).float(), dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.molora_config
+        n, r = cfg.num_experts, cfg.rank
+        out = F.linear(x, self.weight, self.bias)  # [..., out]
+        gates = self.gates(x)  # [..., E]
+        expert_gates = gates[..., 1:] if cfg.null_expert else gates  # [..., N]
+        ax = F.linear(self.molora_dropout(x), self.molora_A)  # [..., N*r]
+        ax = ax.unflatten(-1, (n, r)) * expert_gates.to(ax.dtype).unsqueeze(-1)  # [..., N, r]
+        out = out + F.linear(ax.flatten(-2), self.molora_B) * cfg.scaling  # [..., out]
+        if self.molora_mask is not None:
+            self._record(gates)
+        return out
+
+    def _record(self, gates: torch.Tensor) -> None:
+        mask = self.molora_mask
+        if gates.dim() != 3 or mask.shape != gates.shape[:2]:
+            return  # not a [batch, seq, E] call over the masked batch (e.g. a generation step)
+        # Z = gates summed over the non-padding positions (the authors' code also summed
+        # padding, which makes the loss depend on how much a batch was padded).
+        self.molora_z.append((gates * mask.unsqueeze(-1).to(gates.dtype)).sum(1))  # [batch, E]
+
+    def extra_repr(self) -> str:
+        c = self.molora_config
+        return (
+            f"in={self.in_features}, out={self.out_features}, experts={c.num_experts}, "
+            f"rank={c.rank}, alpha={c.alpha}, null_expert={c.null_expert}"
+        )
+
+    def expert_delta(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """B_i A_i x · alpha / r for expert ``i`` alone (for analysis and tests)."""
+        r = self.molora_config.rank
+        a = self.molora_A[i * r : (i + 1) * r]  # [r, in]
+        b = self.molora_B[:, i * r : (i + 1) * r]  # [out, r]
+        return F.linear(F.linear(x, a), b) * self.molora_config.scaling

@@ -1,0 +1,169 @@
+"""Putting MOLoRA on a model, the routing loss (Eq. 8-9), and saving/loading adapters.
+
+The routing loss is collected from the layers after the forward pass: inside
+``routing_context(model, attention_mask)`` every MOLoRA layer records its gates summed over the
+non-padding positions, and ``routing_loss(model, task_type)`` turns the records into the loss.
+No transformers model file is patched.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from citi.components import list_components, resolve_components
+from citi.errors import CitiError
+from citi.io import atomic_path
+from citi.molora.config import MoloraConfig
+from citi.molora.layer import MoloraLinear
+
+PREFIX = "molora_"
+ADAPTER_WEIGHTS = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, leaf = path.rpartition(".")
+    setattr(model.get_submodule(parent_path) if parent_path else model, leaf, module)
+
+
+def inject_molora(model: nn.Module, components: list[str], config: MoloraConfig) -> list[str]:
+    """Wrap each named component in a :class:`MoloraLinear`; returns the names wrapped."""
+    if not components:
+        raise CitiError("MOLoRA needs at least one component (is selection.json empty?)")
+    modules = resolve_components(model, components)
+    paths = {c.name: c.path for c in list_components(model)}
+    for name, module in modules.items():
+        if isinstance(module, MoloraLinear):
+            raise CitiError(f"component {name} already has a MOLoRA adapter")
+        if type(module) is not nn.Linear:
+            raise CitiError(f"component {name} is a {type(module).__name__}, not a plain nn.Linear")
+        _set_module(model, paths[name], MoloraLinear(module, config))
+    return list(modules)
+
+
+def molora_layers(model: nn.Module) -> dict[str, MoloraLinear]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, MoloraLinear)}
+
+
+def molora_parameters(model: nn.Module, part: str = "all") -> list[nn.Parameter]:
+    """Adapter parameters by name: ``router``, ``experts`` (A and B) or ``all``."""
+    keys = {"router": ("molora_router",), "experts": ("molora_A", "molora_B"), "all": ("molora_",)}[
+        part
+    ]
+    return [p for n, p in model.named_parameters() if any(k in n for k in keys)]
+
+
+@contextmanager
+def routing_context(model: nn.Module, attention_mask: torch.Tensor):
+    """Within the block, MOLoRA layers record routing statistics for ``attention_mask``."""
+    layers = list(molora_layers(model).values())
+    for layer in layers:
+        layer.molora_mask = attention_mask
+        layer.molora_z = []
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.molora_mask = None
+
+
+def importance_matrix(task_type: torch.Tensor, experts: int, delta: float) -> torch.Tensor:
+    """I (Eq. 8): rows [1+δ, 1-δ, ..., 1-δ] for tool examples, [1-δ, 1+δ, ..., 1+δ] otherwise.
+
+    Column 0 is the null expert. Equalising Z ⊙ I pushes tool examples' mass to the experts
+    (ratio (1+δ)/(1-δ)) and general examples' mass to the null expert.
+    """
+    tool = torch.full((experts + 1,), 1 - delta)
+    tool[0] = 1 + delta
+    general = 2 - tool
+    rows = torch.where(task_type.view(-1, 1).bool().cpu(), tool, general)  # [batch, E]
+    return rows.to(task_type.device)
+
+
+def routing_loss_for(z: torch.Tensor, task_type: torch.Tensor, config: MoloraConfig):
+    """One module's loss from Z = [batch, N+1] summed gates: var/mean² (cv2) or var/mean."""
+    weighted = (z * importance_matrix(task_type, z.shape[1] - 1, config.delta).to(z)).flatten()
+    mean = weighted.mean()
+    var = weighted.var() if weighted.numel() > 1 else weighted.new_zeros(())
+    denom = mean**2 if config.routing_loss == "cv2" else mean
+    return var / (denom + 1e-10)
+
+
+def routing_loss(model: nn.Module, task_type: torch.Tensor) -> torch.Tensor | None:
+    """Σ over MOLoRA modules of the routing loss of the last forward (``None`` if not recorded)."""
+    losses = []
+    for layer in molora_layers(model).values():
+        if not layer.molora_config.null_expert:
+            continue  # "w/o L_r": no null expert, no routing loss
+        for z in layer.molora_z:
+            losses.append(routing_loss_for(z, task_type, layer.molora_config))
+        layer.molora_z = []
+    return torch.stack(losses).sum() if losses else None
+
+
+def adapter_state(model: nn.Module, uco: list[str]) -> dict[str, torch.Tensor]:
+    """MOLoRA weights plus the base weights of the UCO components, by state-dict name."""
+    paths = {c.name: c.path for c in list_components(model)}
+    uco_keys = {f"{paths[n]}.{p}" for n in uco for p in ("weight", "bias")}
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if PREFIX in k or k in uco_keys
+    }
+
+
+def save_adapter(
+    model: nn.Module,
+    out_dir: str | Path,
+    molora: list[str],
+    uco: list[str],
+    config: MoloraConfig | None,
+    base_model: str,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``adapter.safetensors`` and ``adapter_config.json`` into ``out_dir`` atomically."""
+    out = Path(out_dir)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        save_file(adapter_state(model, uco), str(tmp / ADAPTER_WEIGHTS))
+        meta = {
+            "base_model": base_model,
+            "molora_components": molora,
+            "uco_components": uco,
+            "molora": asdict(config) if config else None,
+            **(extra or {}),
+        }
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+def load_adapter(model: nn.Module, adapter_dir: str | Path) -> dict:
+    """Inject MOLoRA as recorded and load the adapter and UCO weights; returns the config dict."""
+    adir = Path(adapter_dir)
+    cfg_path, weights = adir / ADAPTER_CONFIG, adir / ADAPTER_WEIGHTS
+    if not cfg_path.is_file() or not weights.is_file():
+        raise CitiError(f"--adapter: {adir} has no {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}")
+    meta = json.loads(cfg_path.read_text())
+    if meta.get("molora"):
+        inject_molora(model, meta["molora_components"], MoloraConfig(**meta["molora"]))
+    state = load_file(str(weights))
+    own = model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise CitiError(
+            f"--adapter: {len(unknown)} tensor(s) do not fit this model, e.g. {unknown[0]}"
+        )
+    missing = sorted(k for k in own if PREFIX in k and k not in state)
+    if missing:
+        raise CitiError(
+            f"--adapter: adapter lacks {len(missing)} MOLoRA tensor(s), e.g. {missing[0]}"
+        )
+    model.load_state_dict(state, strict=False)
+    return meta
