@@ -67,10 +67,13 @@ def list_components(model: nn.Module) -> list[Component]:
             # Backbone linears only: adapter sub-modules carry a prefix and are skipped.
             if not isinstance(mod, nn.Linear) or "molora_" in sub or "lora_" in sub:
                 continue
-            leaf = sub.split(".")[-1]
+            # A PEFT LoRA wrapper keeps the original linear as ``base_layer``: the component is
+            # the wrapped module's name, the path points at the linear holding the weights.
+            name = sub.removesuffix(".base_layer")
+            leaf = name.split(".")[-1]
             out.append(
                 Component(
-                    name=f"layers.{i}.{sub}",
+                    name=f"layers.{i}.{name}",
                     path=f"{prefix}.{i}.{sub}" if prefix else f"{i}.{sub}",
                     kind=KINDS.get(leaf, leaf),
                     layer=i,

@@ -1,31 +1,63 @@
-"""The loss used for importance scoring: per-example mean cross-entropy over label tokens.
+"""Losses on label tokens only, with the LM head applied only where there are labels.
 
-Summing per-example means (instead of one mean over the batch) makes a score a plain sum over
-examples, so it does not depend on how the examples were batched or ordered. The LM head is
-applied only at label positions: prompts are long and the vocabulary large, and logits for prompt
-tokens would be most of the memory of a pass.
+Prompts are long and vocabularies large: logits for prompt positions would be most of the memory
+and a fifth of the compute of a pass, and they never enter the loss.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from citi.data.render import IGNORE_INDEX
 
 
-def label_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Σ over examples of the mean next-token cross-entropy on that example's label tokens."""
+def label_token_ce(model, batch: dict[str, torch.Tensor]):
+    """Per-label-token cross-entropy, the example index of each token, and the label mask.
+
+    Returns ``(token_loss [n_label], rows [n_label], mask [batch, seq-1])``.
+    """
     hidden = model.get_decoder()(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
     ).last_hidden_state  # [batch, seq, hidden]
     # Position t predicts token t+1: shift the labels left.
     labels = batch["labels"][:, 1:]  # [batch, seq-1]
     mask = labels != IGNORE_INDEX
-    rows, cols = mask.nonzero(as_tuple=True)  # [n_label_tokens] each
+    rows, cols = mask.nonzero(as_tuple=True)  # [n_label] each
     logits = model.get_output_embeddings()(hidden[:, :-1][rows, cols])  # [n_label, vocab]
     token_loss = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
-    per_example = torch.zeros(labels.shape[0], device=token_loss.device, dtype=token_loss.dtype)
-    per_example.index_add_(0, rows, token_loss)
-    counts = mask.sum(1).clamp(min=1)  # examples without label tokens contribute 0
-    return (per_example / counts).sum()
+    return token_loss, rows, mask
+
+
+def label_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Σ over examples of each example's mean cross-entropy on its label tokens.
+
+    Used for importance: a sum over examples does not depend on batching or order. Examples
+    without label tokens contribute 0.
+    """
+    token_loss, rows, mask = label_token_ce(model, batch)
+    per_example = token_loss.new_zeros(mask.shape[0]).index_add_(0, rows, token_loss)
+    return (per_example / mask.sum(1).clamp(min=1)).sum()
+
+
+def mean_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean cross-entropy over all label tokens of the batch (the usual SFT loss)."""
+    token_loss, _, _ = label_token_ce(model, batch)
+    return token_loss.mean() if token_loss.numel() else token_loss.sum()
+
+
+class CausalLMLoss(nn.Module):
+    """Wraps a causal LM so that ``forward(batch)`` returns the SFT loss.
+
+    Distributed wrappers (DDP, FSDP) must see the whole loss computation in one ``forward`` call
+    to synchronise gradients, so training wraps this module rather than the bare model.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        return mean_token_loss(self.model, batch)

@@ -1,22 +1,22 @@
 import copy
+from dataclasses import asdict
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from citi.adapters import load_adapter, save_adapter
 from citi.components import list_components
 from citi.errors import CitiError, ConfigError
 from citi.molora import (
     MoloraConfig,
     MoloraLinear,
     inject_molora,
-    load_adapter,
     molora_parameters,
     routing_context,
     routing_loss,
     routing_loss_for,
-    save_adapter,
 )
 
 
@@ -109,9 +109,13 @@ def test_save_load_reproduces_logits(tiny_llama, tmp_path):
     _randomize_b(model)
     with torch.no_grad():  # a UCO-trained base weight
         model.model.layers[3].self_attn.v_proj.weight.add_(0.1)
-    save_adapter(
-        model, tmp_path / "ad", molora, ["layers.3.self_attn.v_proj"], MoloraConfig(), "tiny-llama"
-    )
+    meta = {
+        "base_model": "tiny-llama",
+        "molora": asdict(MoloraConfig()),
+        "molora_components": molora,
+        "uco_components": ["layers.3.self_attn.v_proj"],
+    }
+    save_adapter(model, tmp_path / "ad", meta, {"model.layers.3.self_attn.v_proj.weight"})
     fresh = copy.deepcopy(tiny_llama.model)
     meta = load_adapter(fresh, tmp_path / "ad")
     assert meta["uco_components"] == ["layers.3.self_attn.v_proj"]

@@ -1,6 +1,7 @@
-"""Putting MOLoRA on a model, the routing loss (Eq. 8-9), and saving/loading adapters.
+"""Putting MOLoRA on a model, and the routing loss (Eq. 8-9).
 
-The routing loss is collected from the layers after the forward pass: inside
+Saving and loading trained adapters (MOLoRA, LoRA and UCO weights together) is in
+``citi.adapters``. The routing loss is collected from the layers after the forward pass: inside
 ``routing_context(model, attention_mask)`` every MOLoRA layer records its gates summed over the
 non-padding positions, and ``routing_loss(model, task_type)`` turns the records into the loss.
 No transformers model file is patched.
@@ -8,24 +9,17 @@ No transformers model file is patched.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
-from dataclasses import asdict
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from citi.components import list_components, resolve_components
 from citi.errors import CitiError
-from citi.io import atomic_path
 from citi.molora.config import MoloraConfig
 from citi.molora.layer import MoloraLinear
 
 PREFIX = "molora_"
-ADAPTER_WEIGHTS = "adapter.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -106,64 +100,3 @@ def routing_loss(model: nn.Module, task_type: torch.Tensor) -> torch.Tensor | No
             losses.append(routing_loss_for(z, task_type, layer.molora_config))
         layer.molora_z = []
     return torch.stack(losses).sum() if losses else None
-
-
-def adapter_state(model: nn.Module, uco: list[str]) -> dict[str, torch.Tensor]:
-    """MOLoRA weights plus the base weights of the UCO components, by state-dict name."""
-    paths = {c.name: c.path for c in list_components(model)}
-    uco_keys = {f"{paths[n]}.{p}" for n in uco for p in ("weight", "bias")}
-    return {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if PREFIX in k or k in uco_keys
-    }
-
-
-def save_adapter(
-    model: nn.Module,
-    out_dir: str | Path,
-    molora: list[str],
-    uco: list[str],
-    config: MoloraConfig | None,
-    base_model: str,
-    extra: dict | None = None,
-) -> Path:
-    """Write ``adapter.safetensors`` and ``adapter_config.json`` into ``out_dir`` atomically."""
-    out = Path(out_dir)
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        save_file(adapter_state(model, uco), str(tmp / ADAPTER_WEIGHTS))
-        meta = {
-            "base_model": base_model,
-            "molora_components": molora,
-            "uco_components": uco,
-            "molora": asdict(config) if config else None,
-            **(extra or {}),
-        }
-        (tmp / ADAPTER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
-    return out
-
-
-def load_adapter(model: nn.Module, adapter_dir: str | Path) -> dict:
-    """Inject MOLoRA as recorded and load the adapter and UCO weights; returns the config dict."""
-    adir = Path(adapter_dir)
-    cfg_path, weights = adir / ADAPTER_CONFIG, adir / ADAPTER_WEIGHTS
-    if not cfg_path.is_file() or not weights.is_file():
-        raise CitiError(f"--adapter: {adir} has no {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}")
-    meta = json.loads(cfg_path.read_text())
-    if meta.get("molora"):
-        inject_molora(model, meta["molora_components"], MoloraConfig(**meta["molora"]))
-    state = load_file(str(weights))
-    own = model.state_dict()
-    unknown = sorted(set(state) - set(own))
-    if unknown:
-        raise CitiError(
-            f"--adapter: {len(unknown)} tensor(s) do not fit this model, e.g. {unknown[0]}"
-        )
-    missing = sorted(k for k in own if PREFIX in k and k not in state)
-    if missing:
-        raise CitiError(
-            f"--adapter: adapter lacks {len(missing)} MOLoRA tensor(s), e.g. {missing[0]}"
-        )
-    model.load_state_dict(state, strict=False)
-    return meta

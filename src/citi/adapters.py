@@ -1,0 +1,96 @@
+"""Trained-model checkpoints as a diff against the base model: ``adapter.safetensors`` holds every
+tensor a method trains (MOLoRA and LoRA weights, UCO or fully fine-tuned base weights) and
+``adapter_config.json`` says how to rebuild the modules (MOLoRA and LoRA settings, components).
+
+``load_adapter(base_model, dir)`` re-injects the adapters and loads the tensors, so the result
+reproduces the trained model's logits exactly; no labels are needed at inference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from citi.errors import CitiError
+from citi.io import atomic_path
+from citi.molora.config import MoloraConfig
+from citi.molora.model import inject_molora
+
+ADAPTER_WEIGHTS = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_PREFIXES = ("molora_", "lora_")
+
+
+def inject_lora(model: nn.Module, targets: list[str], rank: int, alpha: float) -> None:
+    """PEFT LoRA on the given full module paths, injected in place (the model keeps its class)."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets, bias="none"
+    )
+    inject_adapter_in_model(config, model)
+
+
+def diff_state(model: nn.Module, base_keys: set[str]) -> dict[str, torch.Tensor]:
+    """Adapter tensors plus the base tensors named in ``base_keys``, detached, on the CPU."""
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if any(p in k for p in ADAPTER_PREFIXES) or k in base_keys
+    }
+
+
+def save_adapter(model: nn.Module, out_dir: str | Path, meta: dict, base_keys: set[str]) -> Path:
+    """Write the adapter directory atomically; ``meta`` goes into adapter_config.json."""
+    out = Path(out_dir)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        save_file(diff_state(model, base_keys), str(tmp / ADAPTER_WEIGHTS))
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+def read_adapter_config(adapter_dir: str | Path) -> dict:
+    adir = Path(adapter_dir)
+    if not (adir / ADAPTER_CONFIG).is_file() or not (adir / ADAPTER_WEIGHTS).is_file():
+        raise CitiError(f"--adapter: {adir} has no {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}")
+    return json.loads((adir / ADAPTER_CONFIG).read_text())
+
+
+def apply_adapter_modules(model: nn.Module, meta: dict) -> None:
+    """Inject the MOLoRA / LoRA modules an adapter_config.json describes (weights not loaded)."""
+    if meta.get("molora"):
+        inject_molora(model, meta["molora_components"], MoloraConfig(**meta["molora"]))
+    if meta.get("lora"):
+        lora = meta["lora"]
+        inject_lora(model, lora["targets"], lora["rank"], lora["alpha"])
+
+
+def load_adapter(model: nn.Module, adapter_dir: str | Path) -> dict:
+    """Rebuild the trained model on ``model`` (a fresh base model); returns adapter_config."""
+    meta = read_adapter_config(adapter_dir)
+    apply_adapter_modules(model, meta)
+    state = load_file(str(Path(adapter_dir) / ADAPTER_WEIGHTS))
+    own = model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise CitiError(
+            f"--adapter: {len(unknown)} tensor(s) do not fit this model, e.g. {unknown[0]}"
+        )
+    missing = sorted(k for k in own if any(p in k for p in ADAPTER_PREFIXES) and k not in state)
+    if missing:
+        raise CitiError(
+            f"--adapter: adapter lacks {len(missing)} adapter tensor(s), e.g. {missing[0]}"
+        )
+    for k, v in state.items():
+        if own[k].shape != v.shape:
+            raise CitiError(
+                f"--adapter: {k} has shape {tuple(v.shape)}, the model expects "
+                f"{tuple(own[k].shape)}"
+            )
+    model.load_state_dict(state, strict=False)
+    return meta

@@ -1,0 +1,106 @@
+"""The training config: one dataclass, mirrored by configs/<method>.yaml, saved with every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from citi.errors import ConfigError
+from citi.models.loader import DEFAULT_MODEL
+from citi.molora.config import MoloraConfig
+from citi.train.methods import METHODS
+
+DEFAULT_GENERAL = {
+    "math": "gsm8k",
+    "code": "codealpaca",
+    "knowledge": "triviaqa",
+    "instruction": "alpaca",
+}
+
+
+@dataclass
+class TrainConfig:
+    method: str = "citi"
+    model: str = DEFAULT_MODEL
+    selection: str | None = None  # selection.json from `citi importance`
+    data_dir: str | None = None
+    tool_dataset: str = "apibank-train"
+    tool_limit: int | None = None  # None: all tool examples
+    general: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENERAL))
+    mix: bool | None = None  # None: the method's default (mixed for CITI and ablations)
+    mix_per_source: int = 5000
+    max_length: int = 1024
+    batch_size: int = 4  # per device
+    grad_accum: int = 16  # 4 x 16 = the paper's effective batch of 64 on one device
+    epochs: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
+    lr: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    save_every: int = 200  # optimizer steps between checkpoints (0: only at stage ends)
+    gradient_checkpointing: bool = False
+    eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
+    eval_limit: int = 64
+    dtype: str = "auto"
+    device: str | None = None
+    molora: dict = field(default_factory=dict)  # MoloraConfig fields
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(
+                f"--method: unknown method {self.method!r}; choose one of {', '.join(METHODS)}"
+            )
+        method = METHODS[self.method]
+        if method.needs_selection and not self.selection:
+            raise ConfigError(
+                f"--selection: method {self.method} needs a selection.json (from `citi importance`)"
+            )
+        stage_names = {s.name for s in method.stages}
+        for opt, table in (("--epochs", self.epochs), ("--lr", self.lr)):
+            for name, value in table.items():
+                if name not in stage_names:
+                    raise ConfigError(
+                        f"{opt}: method {self.method} has no stage {name!r} "
+                        f"(stages: {', '.join(sorted(stage_names))})"
+                    )
+                if not value > 0:
+                    raise ConfigError(f"{opt}: {name} must be > 0, got {value}")
+        for opt, value, low in (
+            ("--batch-size", self.batch_size, 1),
+            ("--grad-accum", self.grad_accum, 1),
+            ("--max-length", self.max_length, 16),
+            ("--mix-per-source", self.mix_per_source, 0),
+            ("--save-every", self.save_every, 0),
+            ("--eval-limit", self.eval_limit, 1),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"{opt}: must be an integer >= {low}, got {value!r}")
+        if self.tool_limit is not None and self.tool_limit < 1:
+            raise ConfigError(f"--tool-limit: must be >= 1, got {self.tool_limit}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
+        self.molora_config()  # validates the MOLoRA fields
+
+    @property
+    def method_spec(self):
+        return METHODS[self.method]
+
+    @property
+    def use_mix(self) -> bool:
+        return self.method_spec.mix if self.mix is None else self.mix
+
+    def molora_config(self) -> MoloraConfig:
+        values = dict(self.molora)
+        values.setdefault("null_expert", self.method_spec.null_expert)
+        try:
+            return MoloraConfig(**values)
+        except TypeError as err:
+            raise ConfigError(f"molora: {err}") from None
+
+    def stages(self):
+        from dataclasses import replace
+
+        return [
+            replace(s, lr=self.lr.get(s.name, s.lr), epochs=self.epochs.get(s.name, s.epochs))
+            for s in self.method_spec.stages
+        ]

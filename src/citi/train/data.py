@@ -1,0 +1,76 @@
+"""Training and evaluation data for a run: tool data, optionally mixed with general data."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from citi.data import PaddingCollator, encode_all, load_dataset, mix_datasets
+from citi.data.render import Encoded
+from citi.errors import ConfigError
+from citi.loss import label_token_ce
+
+
+def build_training_data(config, tokenizer) -> tuple[list[Encoded], dict]:
+    """Encoded training examples and a summary of what went in (recorded with the run)."""
+    tool = load_dataset(
+        config.tool_dataset, config.data_dir, limit=config.tool_limit, seed=config.seed
+    )
+    sources = {config.tool_dataset: len(tool)}
+    examples = tool
+    if config.use_mix:
+        general = {a: load_dataset(d, config.data_dir) for a, d in config.general.items()}
+        examples = mix_datasets(tool, general, config.mix_per_source, config.seed)
+        for a, d in config.general.items():
+            sources[d] = min(len(general[a]), config.mix_per_source)
+    encoded = encode_all(tokenizer, examples, config.max_length)
+    if not encoded:
+        raise ConfigError("no training example has a supervised answer after truncation")
+    summary = {
+        "sources": sources,
+        "examples": len(encoded),
+        "tool_examples": sum(e.task_type for e in encoded),
+        "tokens": sum(len(e.input_ids) for e in encoded),
+        "label_tokens": sum(sum(t != -100 for t in e.labels) for e in encoded),
+    }
+    return encoded, summary
+
+
+def epoch_order(n: int, seed: int, stage: int, epoch: int, multiple: int) -> list[int]:
+    """A seeded permutation of range(n) for (stage, epoch), padded by wrapping around to a
+    multiple of ``multiple`` so every process gets a full micro-batch."""
+    order = list(range(n))
+    random.Random(f"{seed}-{stage}-{epoch}").shuffle(order)
+    pad = (-n) % multiple
+    return order + order[:pad]
+
+
+def build_eval_data(config, tokenizer) -> dict[str, list[Encoded]]:
+    """The first ``eval_limit`` examples of each evaluation dataset, encoded."""
+    out = {}
+    for name in config.eval_datasets:
+        examples = load_dataset(name, config.data_dir, limit=config.eval_limit)
+        out[name] = encode_all(
+            tokenizer, [e for e in examples if e.target is not None], config.max_length
+        )
+        if not out[name]:
+            raise ConfigError(f"--eval: dataset {name!r} has no examples with a reference answer")
+    return out
+
+
+@torch.no_grad()
+def mean_label_loss(model, encoded: list[Encoded], pad_id: int, batch_size: int, device) -> float:
+    """Mean cross-entropy per label token over ``encoded`` (no routing context: inference)."""
+    collate = PaddingCollator(pad_id)
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    ordered = sorted(encoded, key=lambda e: len(e.input_ids))
+    for i in range(0, len(ordered), batch_size):
+        batch = {k: v.to(device) for k, v in collate(ordered[i : i + batch_size]).items()}
+        token_loss, _, _ = label_token_ce(model, batch)
+        total += float(token_loss.double().sum())
+        count += token_loss.numel()
+    model.train(was_training)
+    return total / max(count, 1)

@@ -1,0 +1,348 @@
+"""The training loop, written out: stages run one after another on ``accelerate``.
+
+``accelerate launch`` gives multi-process and multi-GPU runs without code changes. Each stage
+freezes everything but its parameter group, builds a fresh AdamW and cosine schedule, and streams
+micro-batches over its epochs (a seeded permutation per epoch, sharded across processes), with
+gradient accumulation, clipping, and a checkpoint every ``save_every`` optimizer steps and at the
+end of the stage. ``resume=True`` continues from the last checkpoint and never repeats a finished
+stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from citi.adapters import inject_lora, save_adapter
+from citi.components import list_components
+from citi.config import save_config
+from citi.data import PaddingCollator
+from citi.errors import CitiError
+from citi.io import read_json, write_json_atomic
+from citi.loss import CausalLMLoss
+from citi.models import load_model
+from citi.molora import inject_molora, routing_context, routing_loss
+from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
+from citi.train.config import TrainConfig
+from citi.train.data import build_eval_data, build_training_data, epoch_order, mean_label_loss
+from citi.train.params import group_parameter_names, set_trainable
+
+
+class Interrupted(Exception):
+    """Raised by ``stop_after_steps`` to simulate an interruption in tests."""
+
+
+class Trainer:
+    def __init__(
+        self, config: TrainConfig, out_dir: str | Path, accelerator: Accelerator | None = None
+    ):
+        self.config = config
+        self.out = Path(out_dir)
+        self.accelerator = accelerator or Accelerator(
+            mixed_precision="bf16" if torch.cuda.is_available() else "no"
+        )
+        self.stop_after_steps: int | None = None  # tests only
+        self.global_step = 0
+
+    # -- setup -------------------------------------------------------------------------------
+    def _load_selection(self) -> dict:
+        if not self.config.selection:
+            return {"molora": [], "uco": []}
+        sel = read_json(self.config.selection)
+        if not isinstance(sel, dict) or not isinstance(sel.get("molora"), list):
+            raise CitiError(f"--selection: {self.config.selection} is not a selection.json")
+        sel.setdefault("uco", [])
+        overlap = set(sel["molora"]) & set(sel["uco"])
+        if overlap:
+            raise CitiError(
+                f"--selection: components in both MOLoRA and UCO sets: "
+                f"{', '.join(sorted(overlap)[:3])}"
+            )
+        return sel
+
+    def _build_model(self):
+        cfg, method = self.config, self.config.method_spec
+        device = str(self.accelerator.device)
+        loaded = load_model(
+            cfg.model, dtype=cfg.dtype if cfg.dtype != "auto" else "float32", device=device
+        )
+        model = loaded.model
+        meta = {
+            "base_model": cfg.model,
+            "method": cfg.method,
+            "molora": None,
+            "lora": None,
+            "molora_components": [],
+            "uco_components": self.selection.get("uco", []),
+        }
+        if method.adapter == "molora":
+            inject_molora(model, self.selection["molora"], cfg.molora_config())
+            meta["molora"] = vars(cfg.molora_config()).copy()
+            meta["molora_components"] = self.selection["molora"]
+        elif method.adapter == "lora":
+            comps = list_components(model)
+            chosen = (
+                comps
+                if method.lora_targets == "all"
+                else [c for c in comps if c.name in set(self.selection["molora"])]
+            )
+            targets = [c.path for c in chosen]
+            inject_lora(model, targets, method.lora_rank, method.lora_alpha)
+            meta["lora"] = {
+                "targets": targets,
+                "rank": method.lora_rank,
+                "alpha": method.lora_alpha,
+            }
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+            model.config.use_cache = False
+        # Base (non-adapter) tensors any stage trains: saved in checkpoints and the final adapter.
+        base_keys: set[str] = set()
+        for stage in cfg.stages():
+            if stage.group in ("uco", "selected", "all"):
+                base_keys |= set(group_parameter_names(model, stage.group, self.selection))
+        meta["trained_base_tensors"] = len(base_keys)
+        return loaded, model, meta, base_keys
+
+    # -- one stage -----------------------------------------------------------------------------
+    def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
+        cfg, acc = self.config, self.accelerator
+        names = group_parameter_names(model, stage.group, self.selection)
+        params = set_trainable(model, names)
+        n_trainable = sum(p.numel() for p in params)
+        acc.print(
+            f"stage {stage.name}: training {stage.group} ({n_trainable:,} parameters), "
+            f"lr {stage.lr}, {stage.epochs} epoch(s)"
+        )
+        micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
+        per_epoch = math.ceil(len(self.encoded) / micro_size)
+        total_micro = max(1, math.ceil(stage.epochs * per_epoch))
+        total_steps = math.ceil(total_micro / cfg.grad_accum)
+        optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
+        scheduler = get_cosine_schedule_with_warmup(
+            optimizer, round(cfg.warmup_ratio * total_steps), total_steps
+        )
+        if resume_dir is not None and start_micro > 0:
+            load_optimizer(resume_dir, optimizer, scheduler)
+        acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
+        wrapped, optimizer, scheduler = acc.prepare(CausalLMLoss(model), optimizer, scheduler)
+        wrapped.train()
+        use_rl = stage.routing_loss and cfg.molora_config().null_expert
+        beta = cfg.molora_config().beta
+        collate = PaddingCollator(self.tokenizer.pad_token_id)
+        bar = tqdm(
+            total=total_steps,
+            initial=start_micro // cfg.grad_accum,
+            desc=f"stage {stage.name}",
+            disable=not acc.is_local_main_process,
+        )
+        window: list[dict] = []
+        step_start = time.perf_counter()
+        for micro in range(start_micro, total_micro):
+            epoch, pos = divmod(micro, per_epoch)
+            if pos == 0 or micro == start_micro:
+                order = epoch_order(len(self.encoded), cfg.seed, index, epoch, micro_size)
+            first = pos * micro_size + acc.process_index * cfg.batch_size
+            batch = collate([self.encoded[i] for i in order[first : first + cfg.batch_size]])
+            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            sync = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == total_micro
+            group_start = micro // cfg.grad_accum * cfg.grad_accum
+            n_accum = min(cfg.grad_accum, total_micro - group_start)  # micro-batches this step
+            ctx = (
+                routing_context(model, batch["attention_mask"])
+                if use_rl
+                else contextlib.nullcontext()
+            )
+            no_sync = contextlib.nullcontext() if sync else acc.no_sync(wrapped)
+            with no_sync, ctx, acc.autocast():
+                lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
+                rl = routing_loss(model, batch["task_type"]) if use_rl else None
+                loss = lm_loss + beta * rl if rl is not None else lm_loss
+                acc.backward(loss / n_accum)
+            window.append(
+                {
+                    "loss": loss.detach(),
+                    "lm_loss": lm_loss.detach(),
+                    "routing_loss": rl.detach() if rl is not None else None,
+                    "tokens": int(batch["attention_mask"].sum()),
+                }
+            )
+            if not sync:
+                continue
+            grad_norm = (
+                acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
+            )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            self.global_step += 1
+            record = self._log_step(
+                stage,
+                index,
+                epoch,
+                micro,
+                window,
+                grad_norm,
+                scheduler.get_last_lr()[0],
+                time.perf_counter() - step_start,
+            )
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            window, step_start = [], time.perf_counter()
+            step_in_stage = (micro + 1) // cfg.grad_accum
+            if cfg.save_every and step_in_stage % cfg.save_every == 0 and micro + 1 < total_micro:
+                self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
+            if self.stop_after_steps is not None and self.global_step >= self.stop_after_steps:
+                self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
+                bar.close()
+                raise Interrupted(f"stopped after {self.global_step} steps")
+        bar.close()
+        return n_trainable
+
+    def _log_step(self, stage, index, epoch, micro, window, grad_norm, lr, seconds) -> dict:
+        acc = self.accelerator
+
+        def mean(key):
+            vals = [w[key] for w in window if w[key] is not None]
+            if not vals:
+                return None
+            return float(acc.reduce(torch.stack(vals).mean(), reduction="mean"))
+
+        tokens = int(
+            acc.reduce(
+                torch.tensor(sum(w["tokens"] for w in window), device=acc.device), reduction="sum"
+            )
+        )
+        record = {
+            "stage": stage.name,
+            "stage_index": index,
+            "epoch": epoch,
+            "step": self.global_step,
+            "micro": micro + 1,
+            "loss": mean("loss"),
+            "lm_loss": mean("lm_loss"),
+            "routing_loss": mean("routing_loss"),
+            "lr": lr,
+            "grad_norm": float(grad_norm) if grad_norm is not None else None,
+            "tokens": tokens,
+            "tokens_per_s": tokens / max(seconds, 1e-9),
+        }
+        if acc.is_main_process:
+            with open(self.out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        return record
+
+    def _checkpoint(self, position: dict, model, optimizer=None, scheduler=None) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            progress = {
+                **position,
+                "global_step": self.global_step,
+                "eval": self.eval_log,
+                "stage_seconds": self.stage_seconds,
+                "trainable": self.trainable,
+            }
+            save_checkpoint(
+                self.out / "checkpoint", model, self.base_keys, progress, optimizer, scheduler
+            )
+        acc.wait_for_everyone()
+
+    def _evaluate(self, model, label: str) -> None:
+        if not self.eval_data:
+            return
+        losses = {
+            name: mean_label_loss(
+                model,
+                enc,
+                self.tokenizer.pad_token_id,
+                self.config.batch_size,
+                self.accelerator.device,
+            )
+            for name, enc in self.eval_data.items()
+        }
+        self.eval_log.append({"after": label, "loss": losses})
+        self.accelerator.print(
+            f"eval after {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        )
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> dict:
+        cfg, acc = self.config, self.accelerator
+        set_seed(cfg.seed)
+        self.selection = self._load_selection()
+        self.out.mkdir(parents=True, exist_ok=True)
+        ckpt = self.out / "checkpoint"
+        progress = read_progress(ckpt) if resume else None
+        if resume and progress is None and (self.out / "summary.json").is_file():
+            acc.print(f"{self.out} is already finished; nothing to resume")
+            return read_json(self.out / "summary.json")
+        if not resume and acc.is_main_process:
+            if (self.out / "final").exists() or ckpt.exists():
+                raise CitiError(
+                    f"--out: {self.out} already holds a run; use --resume to "
+                    f"continue it or choose another directory"
+                )
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        loaded, model, meta, self.base_keys = self._build_model()
+        self.tokenizer = loaded.tokenizer
+        self.encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
+        self.eval_data = build_eval_data(cfg, loaded.tokenizer)
+        if acc.is_main_process:
+            save_config(cfg, self.out / "config.yaml")
+        self.eval_log, self.stage_seconds, self.trainable = [], {}, {}
+        start_stage, start_micro = 0, 0
+        if progress is not None:
+            progress = load_checkpoint(ckpt, model)
+            start_stage, start_micro = progress["stage"], progress["micro"]
+            self.global_step = progress["global_step"]
+            self.eval_log = progress["eval"]
+            self.stage_seconds, self.trainable = progress["stage_seconds"], progress["trainable"]
+            acc.print(f"resuming at stage {start_stage}, micro-batch {start_micro}")
+        elif acc.is_main_process:
+            self._evaluate(model, "base")
+        stages = cfg.stages()
+        for index in range(start_stage, len(stages)):
+            stage = stages[index]
+            t0 = time.perf_counter()
+            self.trainable[stage.name] = self._run_stage(
+                index,
+                stage,
+                model,
+                start_micro if index == start_stage else 0,
+                ckpt if progress is not None and index == start_stage else None,
+            )
+            self.stage_seconds[stage.name] = round(
+                self.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
+            )
+            if acc.is_main_process:
+                self._evaluate(model, stage.name)
+            self._checkpoint({"stage": index + 1, "micro": 0}, model)
+        acc.wait_for_everyone()
+        summary = {
+            "method": cfg.method,
+            "model": cfg.model,
+            "data": data_summary,
+            "trainable_parameters": self.trainable,
+            "stage_seconds": self.stage_seconds,
+            "global_steps": self.global_step,
+            "eval": self.eval_log,
+        }
+        if acc.is_main_process:
+            save_adapter(model, self.out / "final", meta, self.base_keys)
+            write_json_atomic(self.out / "summary.json", summary)
+            shutil.rmtree(ckpt, ignore_errors=True)
+        acc.wait_for_everyone()
+        return summary
