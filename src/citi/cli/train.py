@@ -147,10 +147,14 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import os
+
     from citi.train.loop import Trainer
 
     config = config_from_args(args)
     summary = Trainer(config, args.out).run(resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # one report per run, not one per process
     console.print(
         f"trained {config.method}: {summary['global_steps']} optimizer steps; "
         f"trainable parameters per stage {summary['trainable_parameters']}"

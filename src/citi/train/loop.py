@@ -52,6 +52,9 @@ class Trainer:
             mixed_precision="bf16" if torch.cuda.is_available() else "no"
         )
         self.stop_after_steps: int | None = None  # tests only
+        # Callables (stage, model) run around each stage, e.g. for tests and analyses.
+        self.on_stage_start: list = []
+        self.on_stage_end: list = []
         self.global_step = 0
 
     # -- setup -------------------------------------------------------------------------------
@@ -316,6 +319,8 @@ class Trainer:
         stages = cfg.stages()
         for index in range(start_stage, len(stages)):
             stage = stages[index]
+            for callback in self.on_stage_start:
+                callback(stage, model)
             t0 = time.perf_counter()
             self.trainable[stage.name] = self._run_stage(
                 index,
@@ -329,6 +334,8 @@ class Trainer:
             )
             if acc.is_main_process:
                 self._evaluate(model, stage.name)
+            for callback in self.on_stage_end:
+                callback(stage, model)
             self._checkpoint({"stage": index + 1, "micro": 0}, model)
         acc.wait_for_everyone()
         summary = {
