@@ -1,0 +1,183 @@
+"""Training-step cost of MOLoRA (stage MI) against PEFT LoRA, full fine-tuning and a frozen pass.
+
+    .venv/bin/python benchmarks/train_step.py [--model M] [--batch 4] [--seq 256]
+
+Same model, same batch (random tokens, the last quarter labelled), same label-token loss, in one
+run. A step = forward + backward + AdamW step on the trainable parameters:
+  mi      MOLoRA (4 experts, r8) on the top 20% of components by a seeded random stand-in for
+          tool importance (which components does not change the cost much), routers and experts
+          trainable, routing loss on
+  lora    PEFT LoRA r16 alpha 16 on every linear component
+  ft      every weight trainable
+  frozen  forward + backward with every weight frozen and the embedding output requiring grad
+Time: median of interleaved repetitions in this process. Memory: each variant in a fresh
+subprocess (see _memory.py). Targets: MI throughput >= 1.0x LoRA's, MI peak memory <= LoRA's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _memory import peak_memory  # noqa: E402
+
+from citi.adapters import inject_lora  # noqa: E402
+from citi.components import list_components  # noqa: E402
+from citi.importance.scores import frozen_with_input_grads  # noqa: E402
+from citi.loss import mean_token_loss  # noqa: E402
+from citi.models import load_model  # noqa: E402
+from citi.molora import (  # noqa: E402
+    MoloraConfig,
+    inject_molora,
+    molora_parameters,
+    routing_context,
+    routing_loss,
+)
+
+VARIANTS = ("mi", "lora", "ft", "frozen")
+
+
+def make_batch(vocab: int, batch: int, seq: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, vocab, (batch, seq), generator=g)
+    labels = ids.clone()
+    labels[:, : seq * 3 // 4] = -100
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "task_type": torch.tensor([1, 0] * (batch // 2) + [1] * (batch % 2)),
+    }
+
+
+def build(variant: str, args):
+    loaded = load_model(args.model, dtype=args.dtype, device=args.device)
+    model = loaded.model
+    comps = list_components(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if variant == "mi":
+        top = random.Random(0).sample([c.name for c in comps], round(0.2 * len(comps)))
+        inject_molora(model, top, MoloraConfig())
+        params = molora_parameters(model)
+    elif variant == "lora":
+        inject_lora(model, [c.path for c in comps], 16, 16)
+        params = [p for n, p in model.named_parameters() if "lora_" in n]
+    elif variant == "ft":
+        params = list(model.parameters())
+    else:
+        params = []
+    for p in params:
+        p.requires_grad_(True)
+    model.train()
+    batch = make_batch(len(loaded.tokenizer), args.batch, args.seq)
+    batch = {k: v.to(loaded.device) for k, v in batch.items()}
+    optimizer = torch.optim.AdamW(params, lr=1e-5) if params else None
+
+    def step():
+        if variant == "frozen":
+            with frozen_with_input_grads(model):
+                mean_token_loss(model, batch).backward()
+            return
+        if variant == "mi":
+            with routing_context(model, batch["attention_mask"]):
+                loss = mean_token_loss(model, batch)
+                loss = loss + 0.01 * routing_loss(model, batch["task_type"])
+        else:
+            loss = mean_token_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return loaded, step
+
+
+def worker(args) -> None:
+    loaded, step = build(args.worker, args)
+    with torch.no_grad():
+        loaded.model(input_ids=torch.tensor([[11, 12, 13]], device=loaded.device))
+    added, peak = peak_memory(step, str(loaded.device))
+    print(json.dumps({"added": added, "peak": peak}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default=None)
+    p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    memory = {}
+    for variant in VARIANTS:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            variant,
+            "--model",
+            args.model,
+            "--batch",
+            str(args.batch),
+            "--seq",
+            str(args.seq),
+            "--dtype",
+            args.dtype,
+        ]
+        if args.device:
+            cmd += ["--device", args.device]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        memory[variant] = json.loads(out.strip().splitlines()[-1])
+    steps = {v: build(v, args) for v in VARIANTS}
+    device = next(iter(steps.values()))[0].device
+    for _, fn in steps.values():
+        fn()  # warm-up
+    times = {v: [] for v in VARIANTS}
+    for _ in range(args.repeats):
+        for v, (_, fn) in steps.items():  # interleaved, so drift hits every variant alike
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[v].append(time.perf_counter() - start)
+    tokens = args.batch * args.seq
+    tps = {v: tokens / statistics.median(t) for v, t in times.items()}
+    mib = 2**20
+    print(
+        f"model {args.model}, batch {args.batch}x{args.seq}, device {device}, "
+        f"{args.repeats} repeats"
+    )
+    for v in VARIANTS:
+        print(
+            f"  {v:<7} {tps[v]:8.1f} tok/s   added memory {memory[v]['added'] / mib:8.1f} MiB"
+            f"   peak {memory[v]['peak'] / mib:8.1f} MiB"
+        )
+    print(f"MI / LoRA throughput        {tps['mi'] / tps['lora']:.3f}  (target >= 1.0)")
+    print(
+        f"MI / LoRA peak memory       {memory['mi']['peak'] / memory['lora']['peak']:.3f}"
+        f"  (target <= 1.0; whole process)"
+    )
+    print(f"MI / LoRA added memory      {memory['mi']['added'] / memory['lora']['added']:.3f}")
+    print(f"MI / FT throughput          {tps['mi'] / tps['ft']:.3f}")
+    print(f"MI / frozen-pass throughput {tps['mi'] / tps['frozen']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
