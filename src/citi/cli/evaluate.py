@@ -1,0 +1,68 @@
+"""``citi eval``: evaluate a model (and a trained adapter) on tool and general tasks."""
+
+from __future__ import annotations
+
+import argparse
+
+from citi.cli.common import add_data_dir, add_model_options, console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from citi.evaluation.tasks import TASKS
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on tool-use and general tasks",
+        description="Tasks: "
+        + "; ".join(f"{t.name}: {t.description}" for t in TASKS.values())
+        + ". `citi eval compare DIR ...` prints a side-by-side table of finished evaluations.",
+    )
+    add_model_options(p)
+    add_data_dir(p)
+    p.add_argument("--adapter", help="a `citi train` run directory (or its final/)")
+    p.add_argument("--tasks", help="comma-separated task names")
+    p.add_argument("--limit", type=int, help="evaluate only the first N examples of each task")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-length", type=int, default=2048, help="for the loglik tasks")
+    p.add_argument("--out", help="output directory")
+    p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from citi.errors import CitiError
+    from citi.evaluation.runner import evaluate, markdown_table
+    from citi.io import read_json
+
+    if args.compare:
+        if args.compare[0] != "compare":
+            raise CitiError(f"unexpected argument {args.compare[0]!r}")
+        dirs = args.compare[1:]
+        if not dirs:
+            raise CitiError("eval compare: give one or more evaluation directories")
+        from pathlib import Path
+
+        results = [read_json(Path(d) / "results.json") for d in dirs]
+        print(markdown_table(results, dirs), end="")
+        return 0
+    if not args.tasks or not args.out:
+        raise CitiError("eval: --tasks and --out are required")
+    if args.limit is not None and args.limit < 1:
+        raise CitiError("--limit: must be >= 1")
+    results = evaluate(
+        args.model,
+        [t.strip() for t in args.tasks.split(",") if t.strip()],
+        args.out,
+        adapter=args.adapter,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    from citi.evaluation.runner import markdown_table as table
+
+    print(table([results], [args.adapter or args.model]), end="")
+    console.print(f"wrote {args.out}/results.json, results.md, predictions/")
+    return 0

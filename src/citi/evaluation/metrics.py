@@ -1,0 +1,53 @@
+"""Small pure metrics for the general-ability tasks (the OpenCompass / lm-eval-harness rules)."""
+
+from __future__ import annotations
+
+import re
+import string
+
+_NUMBER = re.compile(r"-?[\d,]*\.?\d+")
+
+
+def _clean_number(text: str) -> str:
+    text = text.replace(",", "").replace("$", "").strip().rstrip(".")
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def gsm8k_strict(prediction: str) -> str | None:
+    """The number after ``#### `` (lm-eval-harness "strict-match"), or None."""
+    m = re.search(r"####\s*(-?[\d,]*\.?\d+)", prediction)
+    return _clean_number(m.group(1)) if m else None
+
+
+def gsm8k_flexible(prediction: str) -> str | None:
+    """The last number in the text (lm-eval-harness "flexible-extract"), or None."""
+    numbers = _NUMBER.findall(prediction)
+    return _clean_number(numbers[-1]) if numbers else None
+
+
+def gsm8k_scores(prediction: str, answer: str) -> dict[str, float]:
+    gold = _clean_number(answer)
+    return {
+        "exact_match_strict": float(gsm8k_strict(prediction) == gold),
+        "exact_match_flexible": float(gsm8k_flexible(prediction) == gold),
+    }
+
+
+def normalize_answer(text: str) -> str:
+    """TriviaQA / SQuAD normalisation: lower case, no punctuation, articles or extra spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def triviaqa_exact_match(prediction: str, aliases: list[str]) -> float:
+    """1.0 when the normalised first line of the prediction equals a normalised alias."""
+    first = prediction.strip().split("\n")[0]
+    first = re.sub(r"^(the\s+)?answer\s*(is)?\s*:?", "", first.strip(), flags=re.I)
+    pred = normalize_answer(first)
+    return float(any(pred == normalize_answer(a) for a in aliases))

@@ -1,0 +1,164 @@
+"""``citi eval``: run tasks on a model (with an optional trained adapter) and write results.
+
+Each finished task is written to ``OUT/tasks/<task>.json`` (metrics and settings) and
+``OUT/predictions/<task>.jsonl`` (prompt, prediction, reference, per-sample scores); a rerun
+skips finished tasks with the same settings. ``results.json`` and ``results.md`` summarise all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from citi.data import encode_all, load_dataset
+from citi.data.render import render_prompt
+from citi.errors import CitiError
+from citi.evaluation.generation import generate
+from citi.evaluation.tasks import TASKS, mean_of
+from citi.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+
+
+def get_task(name: str):
+    if name not in TASKS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(TASKS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise CitiError(f"--tasks: unknown task {name!r}{hint} (known: {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+def load_for_eval(model: str, adapter: str | None, dtype: str = "auto", device: str | None = None):
+    """A base model, with a citi adapter (MOLoRA / LoRA / UCO / FT weights) applied if given."""
+    from citi.models import load_model
+
+    loaded = load_model(model, dtype=dtype, device=device)
+    if adapter:
+        from citi.adapters import load_adapter
+
+        load_adapter(
+            loaded.model, Path(adapter) / "final" if (Path(adapter) / "final").is_dir() else adapter
+        )
+    loaded.model.eval()
+    return loaded
+
+
+def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_length: int) -> str:
+    blob = json.dumps(
+        [task.name, task.max_new_tokens, list(task.stop), model, adapter, limit, max_length]
+    )
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def run_task(loaded, task, data_dir, limit, batch_size, max_length) -> tuple[dict, list[dict]]:
+    examples = load_dataset(task.dataset, data_dir, limit=limit)
+    if task.kind == "loglik":
+        from citi.train.data import mean_label_loss
+
+        encoded = encode_all(
+            loaded.tokenizer, [e for e in examples if e.target is not None], max_length
+        )
+        nll = mean_label_loss(
+            loaded.model, encoded, loaded.tokenizer.pad_token_id, batch_size, loaded.device
+        )
+        return {"nll": nll, "examples": len(encoded)}, []
+    prompts = [render_prompt(loaded.tokenizer, task.prompt(ex)) for ex in examples]
+    outputs = generate(
+        loaded.model,
+        loaded.tokenizer,
+        prompts,
+        task.max_new_tokens,
+        task.stop,
+        batch_size,
+        progress=f"eval {task.name}",
+    )
+    records = []
+    for ex, prompt, out in zip(examples, prompts, outputs, strict=True):
+        scores = task.score(ex, out)
+        records.append(
+            {
+                "prompt": prompt,
+                "prediction": out,
+                "reference": ex.reference,
+                **{k: v for k, v in ex.meta.items() if k in ("id", "file", "task_id", "index")},
+                "scores": scores,
+            }
+        )
+    agg = (task.aggregate or mean_of)([r["scores"] for r in records])
+    agg["examples"] = len(records)
+    return agg, records
+
+
+def evaluate(
+    model: str,
+    tasks: list[str],
+    out_dir: str | Path,
+    adapter: str | None = None,
+    data_dir=None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_length: int = 2048,
+    dtype: str = "auto",
+    device: str | None = None,
+) -> dict:
+    out = Path(out_dir)
+    specs = [get_task(t) for t in tasks]
+    loaded = None
+    results = {"model": model, "adapter": adapter, "limit": limit, "tasks": {}}
+    for task in specs:
+        done = out / "tasks" / f"{task.name}.json"
+        key = _settings_key(task, model, adapter, limit, max_length)
+        if done.is_file() and read_json(done).get("key") == key:
+            results["tasks"][task.name] = read_json(done)
+            continue
+        if loaded is None:
+            loaded = load_for_eval(model, adapter, dtype, device)
+        start = time.perf_counter()
+        metrics, records = run_task(loaded, task, data_dir, limit, batch_size, max_length)
+        entry = {
+            "key": key,
+            "task": task.name,
+            "dataset": task.dataset,
+            "description": task.description,
+            "primary": task.primary,
+            "metrics": metrics,
+            "seconds": round(time.perf_counter() - start, 2),
+            "max_new_tokens": task.max_new_tokens,
+        }
+        if records:
+            with atomic_path(out / "predictions" / f"{task.name}.jsonl") as tmp:
+                tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_json_atomic(done, entry)
+        results["tasks"][task.name] = entry
+    write_json_atomic(out / "results.json", results)
+    write_text_atomic(out / "results.md", markdown_table([results], [str(out)]))
+    return results
+
+
+def _fmt(value) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, float) and value <= 1.0 else f"{value:.3f}"
+
+
+def markdown_table(all_results: list[dict], labels: list[str]) -> str:
+    """One row per run, one column per task (its primary metric; percentages where in [0, 1])."""
+    tasks: list[str] = []
+    for r in all_results:
+        tasks += [t for t in r["tasks"] if t not in tasks]
+    head = (
+        "| run | "
+        + " | ".join(
+            f"{t} ({next(r['tasks'][t]['primary'] for r in all_results if t in r['tasks'])})"
+            for t in tasks
+        )
+        + " |"
+    )
+    lines = [head, "|" + " --- |" * (len(tasks) + 1)]
+    for label, r in zip(labels, all_results, strict=True):
+        cells = []
+        for t in tasks:
+            entry = r["tasks"].get(t)
+            cells.append(_fmt(entry["metrics"][entry["primary"]]) if entry else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,176 @@
+"""Evaluation tasks as small registered records: data, prompt, generation limits, per-sample
+scoring and aggregation. Add a task by registering one more :class:`Task`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from citi.data.example import Example
+from citi.evaluation import apibank, metrics
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    dataset: str
+    kind: str  # "generate" or "loglik" (mean NLL of the reference answers)
+    description: str
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
+    prompt: Callable[[Example], list[dict]] = lambda ex: ex.prompt_messages
+    score: Callable[[Example, str], dict] | None = None
+    aggregate: Callable[[list[dict]], dict] | None = None
+    primary: str = ""  # the headline metric
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def mean_of(records: list[dict]) -> dict:
+    keys = [k for k, v in records[0].items() if isinstance(v, int | float)] if records else []
+    return {k: sum(r[k] for r in records) / len(records) for k in keys}
+
+
+def _api_score(ex: Example, prediction: str) -> dict:
+    verdict = apibank.score_api_sample(prediction, ex.reference, ex.messages[0]["content"])
+    return {"correct": float(verdict == apibank.CORRECT), "verdict": verdict}
+
+
+def _api_aggregate(records: list[dict]) -> dict:
+    counts = Counter(r["verdict"] for r in records)
+    return {
+        "correctness": sum(r["correct"] for r in records) / len(records),
+        "errors": {e: counts.get(e, 0) for e in apibank.ERROR_TYPES},
+    }
+
+
+def _response_score(ex: Example, prediction: str) -> dict:
+    return {"rouge_l": apibank.rouge_l(prediction, ex.reference)}
+
+
+def _gsm8k_prompt(ex: Example) -> list[dict]:
+    q = ex.messages[0]["content"]
+    return [
+        {
+            "role": "user",
+            "content": f"{q}\nSolve the problem step by step, then give the "
+            "final answer on the last line as '#### <number>'.",
+        }
+    ]
+
+
+def _gsm8k_score(ex: Example, prediction: str) -> dict:
+    return metrics.gsm8k_scores(prediction, ex.meta["final"])
+
+
+def _trivia_prompt(ex: Example) -> list[dict]:
+    return [
+        {
+            "role": "user",
+            "content": "Answer the trivia question with only the answer, no "
+            f"explanation.\nQuestion: {ex.messages[0]['content']}",
+        }
+    ]
+
+
+def _trivia_score(ex: Example, prediction: str) -> dict:
+    return {"exact_match": metrics.triviaqa_exact_match(prediction, ex.meta["aliases"])}
+
+
+def _humaneval_score(ex: Example, prediction: str) -> dict:
+    from citi.evaluation.sandbox import humaneval_program, run_program
+
+    program = humaneval_program(
+        ex.meta["code_prompt"], prediction, ex.meta["test"], ex.meta["entry_point"]
+    )
+    result = run_program(program, timeout=10.0)
+    return {"pass@1": float(result.passed), "status": result.status}
+
+
+API_STOPS = ("\n\n", "<|im_end|>")
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    TASKS[task.name] = task
+    return task
+
+
+for level in ("1", "2", "3"):
+    register(
+        Task(
+            f"apibank-l{level}",
+            f"apibank-l{level}",
+            "generate",
+            f"API-Bank level-{level} API calls: correctness C and error taxonomy",
+            max_new_tokens=128,
+            stop=API_STOPS,
+            score=_api_score,
+            aggregate=_api_aggregate,
+            primary="correctness",
+        )
+    )
+    register(
+        Task(
+            f"apibank-l{level}-response",
+            f"apibank-l{level}-response",
+            "generate",
+            f"API-Bank level-{level} responses: ROUGE-L F1",
+            max_new_tokens=128,
+            stop=API_STOPS,
+            score=_response_score,
+            primary="rouge_l",
+        )
+    )
+register(
+    Task(
+        "gsm8k",
+        "gsm8k-test",
+        "generate",
+        "GSM8K test, final-number exact match",
+        max_new_tokens=384,
+        prompt=_gsm8k_prompt,
+        score=_gsm8k_score,
+        primary="exact_match_flexible",
+    )
+)
+register(
+    Task(
+        "triviaqa",
+        "triviaqa-test",
+        "generate",
+        "TriviaQA held-out split, exact match against the aliases",
+        max_new_tokens=32,
+        stop=("\n",),
+        prompt=_trivia_prompt,
+        score=_trivia_score,
+        primary="exact_match",
+    )
+)
+register(
+    Task(
+        "humaneval",
+        "humaneval",
+        "generate",
+        "HumanEval pass@1 (greedy), run in a limited subprocess",
+        max_new_tokens=384,
+        score=_humaneval_score,
+        primary="pass@1",
+    )
+)
+for ability, dataset in (
+    ("math", "gsm8k-test"),
+    ("knowledge", "triviaqa-test"),
+    ("tool", "apibank-l2"),
+    ("instruction", "alpaca"),
+):
+    register(
+        Task(
+            f"retention-{ability}",
+            dataset,
+            "loglik",
+            f"mean per-token NLL of the {dataset} reference answers (lower is better)",
+            primary="nll",
+        )
+    )
