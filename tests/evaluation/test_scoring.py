@@ -132,3 +132,25 @@ def test_sandbox_contains_hostile_code(tmp_path):
         "def inc(x):\n", "    b = bytearray(8 * 1024**3)\n    return x+1\n", TEST, "inc"
     )
     assert not run_program(memory).passed
+
+
+def test_ifeval_scores_with_lm_eval_checkers():
+    from citi.evaluation.ifeval import ifeval_aggregate, ifeval_scores
+
+    meta = {
+        "key": 1,
+        "instruction_id_list": ["punctuation:no_comma", "length_constraints:number_words"],
+        "kwargs": [{}, {"relation": "at least", "num_words": 5}],
+    }
+    good = ifeval_scores("p", "one two three four five six", meta)
+    assert good["prompt_level_strict"] == 1.0 and good["inst_strict"] == [True, True]
+    bad = ifeval_scores("p", "one, two", meta)
+    assert bad["prompt_level_strict"] == 0.0 and bad["inst_strict"] == [False, False]
+    sentences = {
+        "key": 2,
+        "instruction_id_list": ["length_constraints:number_sentences"],
+        "kwargs": [{"relation": "at least", "num_sentences": 2}],
+    }
+    assert ifeval_scores("p", "First one. Second one.", sentences)["prompt_level_strict"] == 1.0
+    agg = ifeval_aggregate([good, bad])
+    assert agg["prompt_level_strict"] == 0.5 and agg["inst_level_strict"] == 0.5

@@ -78,6 +78,18 @@ def _trivia_score(ex: Example, prediction: str) -> dict:
     return {"exact_match": metrics.triviaqa_exact_match(prediction, ex.meta["aliases"])}
 
 
+def _ifeval_score(ex: Example, prediction: str) -> dict:
+    from citi.evaluation.ifeval import ifeval_scores
+
+    return ifeval_scores(ex.messages[0]["content"], prediction, ex.meta)
+
+
+def _ifeval_aggregate(records: list[dict]) -> dict:
+    from citi.evaluation.ifeval import ifeval_aggregate
+
+    return ifeval_aggregate(records)
+
+
 def _humaneval_score(ex: Example, prediction: str) -> dict:
     from citi.evaluation.sandbox import humaneval_program, run_program
 
