@@ -11,10 +11,10 @@ import logging
 import sys
 
 from citi import __version__
-from citi.cli import analyze, data, evaluate, importance, info, train
+from citi.cli import analyze, data, evaluate, importance, info, reproduce, train
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data, importance, analyze, train, evaluate]
+SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -162,6 +162,18 @@ register(
 )
 register(
     Task(
+        "ifeval",
+        "ifeval",
+        "generate",
+        "IFEval prompt/instruction-level accuracy, strict and loose (lm-eval checkers)",
+        max_new_tokens=512,
+        score=_ifeval_score,
+        aggregate=_ifeval_aggregate,
+        primary="prompt_level_strict",
+    )
+)
+register(
+    Task(
         "humaneval",
         "humaneval",
         "generate",
@@ -171,11 +183,11 @@ register(
         primary="pass@1",
     )
 )
+# Held-out splits only, so retention never scores text a model was trained on.
 for ability, dataset in (
     ("math", "gsm8k-test"),
     ("knowledge", "triviaqa-test"),
     ("tool", "apibank-l2"),
-    ("instruction", "alpaca"),
 ):
     register(
         Task(

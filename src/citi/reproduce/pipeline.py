@@ -1,0 +1,125 @@
+"""``citi reproduce``: importance → selection → training → evaluation → analyses → report.
+
+Every step records its completion and duration in ``OUT/steps.json``; a rerun skips finished
+steps, and the steps themselves resume inside (importance per ability, training from its last
+checkpoint, evaluation per task).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from citi.cli.common import console
+from citi.config import save_config
+from citi.io import read_json, write_json_atomic
+from citi.reproduce.preset import ReproduceConfig
+
+
+class Pipeline:
+    def __init__(self, config: ReproduceConfig, out_dir: str | Path):
+        self.config = config
+        self.out = Path(out_dir)
+        self.steps_file = self.out / "steps.json"
+        self.steps = read_json(self.steps_file) if self.steps_file.is_file() else {}
+        self.ran: list[str] = []  # steps executed (not skipped) in this invocation
+
+    def plan(self) -> list[tuple[str, callable]]:
+        cfg = self.config
+        steps = [("importance", self.importance)]
+        if "jaccard" in cfg.analyses:
+            steps.append(("analysis-jaccard", self.jaccard))
+        steps += [(f"train-{m}", lambda m=m: self.train(m)) for m in cfg.methods]
+        steps += [(f"eval-{m}", lambda m=m: self.evaluate(m)) for m in ["base", *cfg.methods]]
+        if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
+            steps.append(("analysis-router", self.router))
+        steps.append(("report", self.report))
+        return steps
+
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.out / "preset.yaml")
+        plan = self.plan()
+        for i, (name, fn) in enumerate(plan, start=1):
+            if self.steps.get(name, {}).get("done"):
+                console.print(f"[{i}/{len(plan)}] {name}: done earlier, skipped")
+                continue
+            console.print(f"[{i}/{len(plan)}] {name} ...")
+            start = time.perf_counter()
+            fn()
+            self.steps[name] = {"done": True, "seconds": round(time.perf_counter() - start, 1)}
+            self.ran.append(name)
+            write_json_atomic(self.steps_file, self.steps)
+        return self.out / "report.md"
+
+    # -- steps -------------------------------------------------------------------------------
+    def importance(self) -> None:
+        from citi.config import config_from_dict
+        from citi.importance.run import ImportanceConfig, run_importance
+
+        values = {
+            "model": self.config.model,
+            "data_dir": self.config.data_dir,
+            **self.config.importance,
+        }
+        run_importance(
+            config_from_dict(ImportanceConfig, values, "importance"), self.out / "importance"
+        )
+
+    def jaccard(self) -> None:
+        from citi.analysis.jaccard import run_jaccard
+
+        run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
+
+    def train(self, method: str) -> None:
+        from citi.config import config_from_dict
+        from citi.train.config import TrainConfig
+        from citi.train.loop import Trainer
+
+        run_dir = self.out / "runs" / method
+        values = {
+            "method": method,
+            "model": self.config.model,
+            "data_dir": self.config.data_dir,
+            "selection": str(self.out / "importance" / "selection.json"),
+            **self.config.train,
+            **self.config.train_per_method.get(method, {}),
+        }
+        config = config_from_dict(TrainConfig, values, f"train ({method})")
+        resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
+        Trainer(config, run_dir).run(resume=resume)
+
+    def evaluate(self, method: str) -> None:
+        from citi.evaluation.runner import evaluate
+
+        ev = self.config.eval
+        adapter = None if method == "base" else str(self.out / "runs" / method)
+        evaluate(
+            self.config.model,
+            ev.get("tasks", []),
+            self.out / "eval" / method,
+            adapter=adapter,
+            data_dir=self.config.data_dir,
+            limit=ev.get("limit"),
+            batch_size=ev.get("batch_size", 8),
+            max_length=ev.get("max_length", 2048),
+        )
+
+    def router(self) -> None:
+        from citi.analysis.router import run_router_analysis
+        from citi.data import load_dataset
+        from citi.evaluation.runner import load_for_eval
+
+        method = next(m for m in ("citi", "rp-mi", "wo-rp") if m in self.config.methods)
+        loaded = load_for_eval(self.config.model, str(self.out / "runs" / method))
+        n = self.config.eval.get("router_examples", 16)
+        groups = {
+            "tool": load_dataset("apibank-l2", self.config.data_dir, limit=n),
+            "non-tool": load_dataset("gsm8k-test", self.config.data_dir, limit=n),
+        }
+        run_router_analysis(loaded.model, loaded.tokenizer, groups, self.out / "analysis")
+
+    def report(self) -> None:
+        from citi.reproduce.report import write_report
+
+        write_report(self.config, self.out, self.steps)

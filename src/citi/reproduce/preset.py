@@ -1,0 +1,70 @@
+"""Reproduction presets: one YAML per preset under configs/presets/ (tiny, smol, paper)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from citi.config import load_yaml_config
+from citi.errors import ConfigError
+
+DEFAULT_TASKS = [
+    "apibank-l2",
+    "apibank-l2-response",
+    "gsm8k",
+    "triviaqa",
+    "retention-math",
+    "retention-knowledge",
+    "retention-tool",
+]
+
+
+@dataclass
+class ReproduceConfig:
+    name: str = "custom"
+    note: str = ""  # what this preset can and cannot show; printed in the report
+    model: str = "smollm2-135m-instruct"
+    data_dir: str | None = None
+    methods: list[str] = field(default_factory=lambda: ["ft", "lora", "citi"])
+    importance: dict = field(default_factory=dict)  # ImportanceConfig fields
+    train: dict = field(default_factory=dict)  # TrainConfig fields shared by every method
+    train_per_method: dict = field(default_factory=dict)  # method -> TrainConfig fields
+    eval: dict = field(
+        default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
+    )
+    analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
+
+    def __post_init__(self) -> None:
+        from citi.evaluation.tasks import TASKS
+        from citi.train.methods import METHODS
+
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(
+                f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
+                f"{', '.join(METHODS)}"
+            )
+        bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
+        if bad:
+            raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
+        extra = set(self.analyses) - {"jaccard", "router", "errors"}
+        if extra:
+            raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")
+
+
+def preset_dirs() -> list[Path]:
+    here = Path(__file__).resolve()
+    return [Path.cwd() / "configs" / "presets", here.parents[3] / "configs" / "presets"]
+
+
+def load_preset(name_or_path: str, **overrides) -> ReproduceConfig:
+    path = Path(name_or_path)
+    if not path.suffix:
+        for d in preset_dirs():
+            if (d / f"{name_or_path}.yaml").is_file():
+                path = d / f"{name_or_path}.yaml"
+                break
+        else:
+            names = sorted({p.stem for d in preset_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+            raise ConfigError(f"--preset: no preset {name_or_path!r} (known: {', '.join(names)})")
+    return load_yaml_config(ReproduceConfig, path, **overrides)
