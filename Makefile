@@ -23,7 +23,7 @@ install: $(BIN)/.citi-installed
 
 run: install
 	@if [ -z "$$CITI_DATA_DIR" ] && [ ! -d "$$HOME/.cache/citi/data" ]; then $(BIN)/citi data fetch; fi
-	$(BIN)/citi info
+	$(BIN)/citi reproduce --preset tiny --out reports/tiny
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
