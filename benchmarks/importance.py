@@ -5,7 +5,7 @@
 Both variants run on the same model and the same batch (random tokens, the last quarter of each
 sequence labelled), with every weight frozen and the embedding output requiring grad; the only
 difference is the importance hooks on every component. Time: median of interleaved repetitions in
-one process. Memory: each variant in a fresh subprocess (see _memory.py). Targets: time ratio
+one process. Memory: each variant in a fresh subprocess (see _harness.py). Targets: time ratio
 <= 1.15, peak-memory ratio <= 1.10.
 """
 
@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _memory import peak_memory  # noqa: E402
+from _harness import interleaved_median_times, memory_per_variant, peak_memory  # noqa: E402
 
 from citi.components import list_components  # noqa: E402
 from citi.importance.scores import frozen_with_input_grads, importance_sums  # noqa: E402
@@ -85,41 +82,9 @@ def main() -> None:
         worker(args)
         return
 
-    memory = {}
-    for variant in ("plain", "importance"):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--worker",
-            variant,
-            "--model",
-            args.model,
-            "--batch",
-            str(args.batch),
-            "--seq",
-            str(args.seq),
-            "--dtype",
-            args.dtype,
-        ]
-        if args.device:
-            cmd += ["--device", args.device]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        memory[variant] = json.loads(out.strip().splitlines()[-1])
-
+    memory = memory_per_variant(__file__, ("plain", "importance"), args)
     loaded, variants = setup(args)
-    times = {v: [] for v in variants}
-    for fn in variants.values():  # warm-up
-        fn()
-    for _ in range(args.repeats):
-        for name, fn in variants.items():  # interleaved, so drift hits both alike
-            if loaded.device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            if loaded.device.type == "cuda":
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
-    t = {k: statistics.median(v) for k, v in times.items()}
+    t = interleaved_median_times(variants, args.repeats, loaded.device)
     tokens = args.batch * args.seq
     mib = 2**20
     print(

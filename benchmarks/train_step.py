@@ -11,7 +11,7 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   ft      every weight trainable
   frozen  forward + backward with every weight frozen and the embedding output requiring grad
 Time: median of interleaved repetitions in this process. Memory: each variant in a fresh
-subprocess (see _memory.py). Targets: MI throughput >= 1.0x LoRA's, MI peak memory <= LoRA's.
+subprocess (see _harness.py). Targets: MI throughput >= 1.0x LoRA's, MI peak memory <= LoRA's.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _memory import peak_memory  # noqa: E402
+from _harness import interleaved_median_times, memory_per_variant, peak_memory  # noqa: E402
 
 from citi.adapters import inject_lora  # noqa: E402
 from citi.components import list_components  # noqa: E402
@@ -123,42 +120,14 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    memory = {}
-    for variant in VARIANTS:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--worker",
-            variant,
-            "--model",
-            args.model,
-            "--batch",
-            str(args.batch),
-            "--seq",
-            str(args.seq),
-            "--dtype",
-            args.dtype,
-        ]
-        if args.device:
-            cmd += ["--device", args.device]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        memory[variant] = json.loads(out.strip().splitlines()[-1])
+    memory = memory_per_variant(__file__, VARIANTS, args)
     steps = {v: build(v, args) for v in VARIANTS}
     device = next(iter(steps.values()))[0].device
-    for _, fn in steps.values():
-        fn()  # warm-up
-    times = {v: [] for v in VARIANTS}
-    for _ in range(args.repeats):
-        for v, (_, fn) in steps.items():  # interleaved, so drift hits every variant alike
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times[v].append(time.perf_counter() - start)
+    seconds = interleaved_median_times(
+        {v: fn for v, (_, fn) in steps.items()}, args.repeats, device
+    )
     tokens = args.batch * args.seq
-    tps = {v: tokens / statistics.median(t) for v, t in times.items()}
+    tps = {v: tokens / t for v, t in seconds.items()}
     mib = 2**20
     print(
         f"model {args.model}, batch {args.batch}x{args.seq}, device {device}, "
