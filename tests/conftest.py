@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.fixtures.make_fixtures import write_fixtures
@@ -30,3 +32,25 @@ def tiny_phi3():
     from citi.models import load_model
 
     return load_model("tiny-phi3", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def selection_file(tmp_path_factory):
+    """A hand-written selection for tiny-llama (4 layers x 7 components)."""
+    path = tmp_path_factory.mktemp("sel") / "selection.json"
+    path.write_text(
+        json.dumps(
+            {
+                "molora": [
+                    "layers.0.self_attn.q_proj",
+                    "layers.1.mlp.up_proj",
+                    "layers.3.mlp.down_proj",
+                ],
+                "uco": ["layers.2.self_attn.v_proj", "layers.0.mlp.gate_proj"],
+                "method": "top",
+                "molora_ratio": 0.1,
+                "uco_ratio": 0.07,
+            }
+        )
+    )
+    return path

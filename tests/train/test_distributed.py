@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from citi.train.loop import Trainer
-from tests.train.conftest import small_config
+from tests.helpers import small_config
 
 
 def _losses(run: Path) -> list[float]:

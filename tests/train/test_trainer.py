@@ -12,7 +12,7 @@ from citi.models import load_model
 from citi.train.config import TrainConfig
 from citi.train.loop import Interrupted, Trainer
 from citi.train.methods import METHODS
-from tests.train.conftest import small_config
+from tests.helpers import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="analyses of importance, models and routers",
         description="Analyses of the paper's Sec. 2; each writes JSON and PNG.",
     )
-    asub = p.add_subparsers(dest="analysis", required=True, metavar="{jaccard}")
+    asub = p.add_subparsers(dest="analysis", required=True, metavar="{jaccard,replace}")
     j = asub.add_parser(
         "jaccard",
         help="Jaccard overlap of high/moderate/low importance groups across abilities (Fig. 3)",
@@ -25,6 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--importance", required=True, help="importance.json from `citi importance`")
     j.add_argument("--out", required=True, help="output directory (jaccard.json, jaccard.png)")
     j.set_defaults(func=run_jaccard_cmd)
+    r = asub.add_parser(
+        "replace",
+        help="copy top/bottom components of a fine-tuned model into the base model (Table 1)",
+        description="Replace the weights of the top (T-x) or bottom (D-x) x%% of components by "
+        "tool importance with those of a fully fine-tuned model, and evaluate each variant.",
+    )
+    r.add_argument("--model", default="smollm2-135m-instruct", help="the base model")
+    r.add_argument("--tuned", required=True, help="a `citi train --method ft` run directory")
+    r.add_argument("--importance", required=True, help="importance.json")
+    r.add_argument("--settings", default="T-20,T-50,D-20,D-50")
+    r.add_argument("--tasks", default="gsm8k,triviaqa,retention-math,retention-knowledge")
+    r.add_argument("--limit", type=int)
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--data-dir")
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=run_replace_cmd)
 
 
 def run_jaccard_cmd(args: argparse.Namespace) -> int:
@@ -51,4 +67,39 @@ def run_jaccard_cmd(args: argparse.Namespace) -> int:
             t.add_row(a, *(f"{v:.2f}" for v in row))
         console.print(t)
     console.print(f"wrote {args.out}/jaccard.json and jaccard.png")
+    return 0
+
+
+def run_replace_cmd(args: argparse.Namespace) -> int:
+    from citi.analysis.replace import run_replace
+    from citi.errors import CitiError
+    from citi.evaluation.runner import get_task
+    from citi.io import read_json
+
+    importance = read_json(args.importance)
+    if not isinstance(importance, dict) or "rank_M" not in importance:
+        raise CitiError(f"{args.importance}: not an importance.json (no rank_M)")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    for t in tasks:
+        get_task(t)
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    summary = run_replace(
+        args.model,
+        args.tuned,
+        importance,
+        settings,
+        tasks,
+        args.out,
+        args.data_dir,
+        args.limit,
+        args.batch_size,
+    )
+    t = Table(title="component replacement (Table 1)")
+    t.add_column("variant")
+    for task in tasks:
+        t.add_column(task)
+    for variant, res in summary["results"].items():
+        t.add_row(variant, *(f"{res.get(task, float('nan')):.3f}" for task in tasks))
+    console.print(t)
+    console.print(f"wrote {args.out}/replace.json and replace.png")
     return 0

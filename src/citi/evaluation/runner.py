@@ -102,14 +102,20 @@ def evaluate(
     max_length: int = 2048,
     dtype: str = "auto",
     device: str | None = None,
+    loaded=None,
+    variant: str | None = None,
 ) -> dict:
+    """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
+
+    ``loaded`` evaluates an already-built model (e.g. one with replaced weights) instead of
+    loading ``model`` + ``adapter``; ``variant`` names it in the resume key and the results.
+    """
     out = Path(out_dir)
     specs = [get_task(t) for t in tasks]
-    loaded = None
-    results = {"model": model, "adapter": adapter, "limit": limit, "tasks": {}}
+    results = {"model": model, "adapter": adapter, "variant": variant, "limit": limit, "tasks": {}}
     for task in specs:
         done = out / "tasks" / f"{task.name}.json"
-        key = _settings_key(task, model, adapter, limit, max_length)
+        key = _settings_key(task, model, f"{adapter}|{variant}", limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
             results["tasks"][task.name] = read_json(done)
             continue

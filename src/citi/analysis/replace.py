@@ -1,0 +1,125 @@
+"""Component replacement (paper Table 1): copy the weights of the top / bottom x% components by
+tool importance from a fine-tuned model into the base model, then evaluate general abilities.
+
+Settings are written ``T-20`` (top 20% by M_h) and ``D-50`` (bottom 50%). The tuned model must be
+one whose trained tensors are the components' own weights (``citi train --method ft``); a LoRA
+model would first have to be merged.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from citi.components import list_components
+from citi.errors import CitiError
+from citi.io import atomic_path, write_json_atomic
+
+
+def parse_setting(setting: str) -> tuple[str, float]:
+    m = re.fullmatch(r"([TD])-(\d+(?:\.\d+)?)", setting.strip())
+    if not m or not 0 < float(m.group(2)) < 100:
+        raise CitiError(f"--settings: expected T-<percent> or D-<percent>, got {setting!r}")
+    return m.group(1), float(m.group(2)) / 100
+
+
+def components_for(setting: str, rank_m: dict[str, int]) -> list[str]:
+    """The components a setting replaces, from importance.json's tool ranking (1 = top)."""
+    side, share = parse_setting(setting)
+    order = sorted(rank_m, key=rank_m.get)
+    k = max(1, round(share * len(order)))
+    return order[:k] if side == "T" else order[-k:]
+
+
+@torch.no_grad()
+def replace_components(base, tuned, names: list[str]) -> None:
+    """Copy weight (and bias) of ``names`` from ``tuned`` into ``base`` in place."""
+    base_paths = {c.name: c.path for c in list_components(base)}
+    tuned_paths = {c.name: c.path for c in list_components(tuned)}
+    for name in names:
+        src = tuned.get_submodule(tuned_paths[name])
+        dst = base.get_submodule(base_paths[name])
+        if any("lora_" in n or "molora_" in n for n, _ in src.named_parameters()):
+            raise CitiError(
+                "replace: the tuned model has adapters on its components; use a fully "
+                "fine-tuned run (citi train --method ft)"
+            )
+        dst.weight.copy_(src.weight)
+        if dst.bias is not None:
+            dst.bias.copy_(src.bias)
+
+
+def run_replace(
+    model: str,
+    tuned_run: str,
+    importance: dict,
+    settings: list[str],
+    tasks: list[str],
+    out_dir,
+    data_dir=None,
+    limit: int | None = None,
+    batch_size: int = 8,
+) -> dict:
+    from citi.evaluation.runner import evaluate, load_for_eval
+    from citi.models import load_model
+
+    for s in settings:
+        parse_setting(s)
+    out = Path(out_dir)
+    tuned = load_for_eval(model, tuned_run)
+    results = {}
+    variants = ["vanilla", *settings, "tuned"]
+    for variant in variants:
+        if variant == "tuned":
+            loaded = tuned
+        else:
+            loaded = load_model(model)
+            if variant != "vanilla":
+                names = components_for(variant, importance["rank_M"])
+                replace_components(loaded.model, tuned.model, names)
+            loaded.model.eval()
+        res = evaluate(
+            model,
+            tasks,
+            out / variant,
+            adapter=tuned_run,
+            data_dir=data_dir,
+            limit=limit,
+            batch_size=batch_size,
+            loaded=loaded,
+            variant=variant,
+        )
+        results[variant] = {t: r["metrics"][r["primary"]] for t, r in res["tasks"].items()}
+    summary = {
+        "model": model,
+        "tuned": tuned_run,
+        "settings": settings,
+        "tasks": tasks,
+        "limit": limit,
+        "results": results,
+    }
+    write_json_atomic(out / "replace.json", summary)
+    plot_replace(summary, out / "replace.png")
+    return summary
+
+
+def plot_replace(summary: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(summary["results"])
+    tasks = summary["tasks"]
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False, constrained_layout=True
+    )
+    for ax, task in zip(axes[0], tasks, strict=True):
+        ax.bar(range(len(variants)), [summary["results"][v].get(task, 0) for v in variants])
+        ax.set_xticks(range(len(variants)), variants, rotation=45, ha="right")
+        ax.set_title(task, fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

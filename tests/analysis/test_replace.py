@@ -1,0 +1,93 @@
+import json
+
+import pytest
+import torch
+
+from citi.analysis.replace import components_for, parse_setting, replace_components
+from citi.cli.main import main
+from citi.errors import CitiError
+from citi.models import load_model
+from citi.train.loop import Trainer
+from tests.helpers import small_config
+
+
+def test_settings_and_component_choice():
+    assert parse_setting("T-20") == ("T", 0.2)
+    with pytest.raises(CitiError, match="--settings"):
+        parse_setting("X-20")
+    rank = {f"c{i}": i + 1 for i in range(10)}  # c0 most tool-important
+    assert components_for("T-20", rank) == ["c0", "c1"]
+    assert components_for("D-30", rank) == ["c7", "c8", "c9"]
+
+
+def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, selection_file):
+    Trainer(
+        small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
+    ).run()
+    from citi.evaluation.runner import load_for_eval
+
+    tuned = load_for_eval("tiny-llama", str(tmp_path / "ft")).model
+    base = load_model("tiny-llama", device="cpu").model
+    names = ["layers.0.self_attn.q_proj", "layers.3.mlp.down_proj"]
+    replace_components(base, tuned, names)
+    for name, (b, t) in {
+        "q": (base.model.layers[0].self_attn.q_proj, tuned.model.layers[0].self_attn.q_proj),
+        "down": (base.model.layers[3].mlp.down_proj, tuned.model.layers[3].mlp.down_proj),
+    }.items():
+        assert torch.equal(b.weight, t.weight), name
+    untouched = load_model("tiny-llama", device="cpu").model
+    assert torch.equal(
+        base.model.layers[1].mlp.up_proj.weight, untouched.model.layers[1].mlp.up_proj.weight
+    )
+    assert not torch.equal(
+        tuned.model.layers[1].mlp.up_proj.weight, untouched.model.layers[1].mlp.up_proj.weight
+    )
+
+    importance = {
+        "rank_M": {
+            n: i + 1
+            for i, n in enumerate(
+                [
+                    f"layers.{layer}.{m}"
+                    for layer in range(4)
+                    for m in (
+                        "self_attn.q_proj",
+                        "self_attn.k_proj",
+                        "self_attn.v_proj",
+                        "self_attn.o_proj",
+                        "mlp.gate_proj",
+                        "mlp.up_proj",
+                        "mlp.down_proj",
+                    )
+                ]
+            )
+        }
+    }
+    (tmp_path / "imp.json").write_text(json.dumps(importance))
+    rc = main(
+        [
+            "analyze",
+            "replace",
+            "--model",
+            "tiny-llama",
+            "--tuned",
+            str(tmp_path / "ft"),
+            "--importance",
+            str(tmp_path / "imp.json"),
+            "--settings",
+            "T-20,D-20",
+            "--tasks",
+            "retention-math",
+            "--limit",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "rep"),
+        ]
+    )
+    assert rc == 0
+    res = json.loads((tmp_path / "rep" / "replace.json").read_text())["results"]
+    assert list(res) == ["vanilla", "T-20", "D-20", "tuned"]
+    nll = {k: v["retention-math"] for k, v in res.items()}
+    assert nll["vanilla"] != nll["tuned"] and len(set(nll.values())) == 4

@@ -1,0 +1,21 @@
+"""Helpers shared by several test modules."""
+
+
+def small_config(data_dir, selection, **kw):
+    from citi.train.config import TrainConfig
+
+    values = dict(
+        method="citi",
+        model="tiny-llama",
+        data_dir=str(data_dir),
+        selection=str(selection),
+        mix_per_source=3,
+        max_length=160,
+        batch_size=2,
+        grad_accum=2,
+        seed=7,
+        lr={},
+        save_every=0,
+    )
+    values.update(kw)
+    return TrainConfig(**values)
