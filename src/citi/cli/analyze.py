@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="analyses of importance, models and routers",
         description="Analyses of the paper's Sec. 2; each writes JSON and PNG.",
     )
-    asub = p.add_subparsers(dest="analysis", required=True, metavar="{jaccard,replace}")
+    asub = p.add_subparsers(dest="analysis", required=True, metavar="{jaccard,replace,icc}")
     j = asub.add_parser(
         "jaccard",
         help="Jaccard overlap of high/moderate/low importance groups across abilities (Fig. 3)",
@@ -41,6 +41,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--data-dir")
     r.add_argument("--out", required=True)
     r.set_defaults(func=run_replace_cmd)
+    c = asub.add_parser(
+        "icc",
+        help="cosine similarity of hidden-state increments across abilities (Fig. 2, 8, 9)",
+        description="ICC_t = mean change of the last-token hidden state (tuned minus base) at the "
+        "input of every attention block and FFN, over instructions followed by a truncated gold "
+        "answer; plots cos(ICC_tool, ICC_t) per layer. --reference adds the dashed lines of a "
+        "second tuned model (e.g. tuned on code).",
+    )
+    c.add_argument("--model", default="smollm2-135m-instruct", help="the base model")
+    c.add_argument("--tuned", required=True, help="a `citi train` run directory")
+    c.add_argument("--reference", help="a second run, e.g. trained on code data")
+    c.add_argument(
+        "--abilities",
+        default="tool=apibank-train,math=gsm8k,code=codealpaca,"
+        "knowledge=triviaqa,instruction=alpaca",
+    )
+    c.add_argument("--samples", type=int, default=64)
+    c.add_argument("--max-length", type=int, default=512)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--data-dir")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=run_icc_cmd)
 
 
 def run_jaccard_cmd(args: argparse.Namespace) -> int:
@@ -102,4 +124,35 @@ def run_replace_cmd(args: argparse.Namespace) -> int:
         t.add_row(variant, *(f"{res.get(task, float('nan')):.3f}" for task in tasks))
     console.print(t)
     console.print(f"wrote {args.out}/replace.json and replace.png")
+    return 0
+
+
+def run_icc_cmd(args: argparse.Namespace) -> int:
+    from citi.analysis.icc import run_icc
+    from citi.errors import CitiError
+    from citi.importance.run import parse_abilities
+
+    abilities = parse_abilities(args.abilities)
+    if "tool" not in abilities or len(abilities) < 2:
+        raise CitiError("--abilities: needs tool=<dataset> and at least one general ability")
+    if args.samples < 1:
+        raise CitiError("--samples: must be >= 1")
+    result = run_icc(
+        args.model,
+        args.tuned,
+        abilities,
+        args.out,
+        args.reference,
+        args.data_dir,
+        args.samples,
+        args.max_length,
+        args.seed,
+    )
+    for ability, per in result["tuned"].items():
+        console.print(
+            f"{ability}: mean cos(ICC_tool, ICC) attention "
+            f"{sum(per['attn']) / len(per['attn']):.3f}, FFN "
+            f"{sum(per['ffn']) / len(per['ffn']):.3f}"
+        )
+    console.print(f"wrote {args.out}/icc.json and icc.png")
     return 0

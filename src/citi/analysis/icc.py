@@ -1,0 +1,182 @@
+"""Incremental Change of Capability (paper Sec. 2.1, Eq. 1-2, Fig. 2, 8, 9).
+
+For each ability, "final inputs" are an instruction followed by a randomly truncated prefix of its
+gold answer (seeded). The hidden state of the last token is read at the input of every layer's
+attention block and FFN. ICC_t^l = mean over the inputs of H_tuned − H_base, and the analysis
+reports the cosine similarity between ICC_tool and each general ability's ICC_t per layer. With
+a second tuned model (e.g. fine-tuned on code), the same similarities between the first model's
+ICC_tool and the second model's ICC_t* are the paper's dashed lines.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from citi.components import find_decoder_layers
+from citi.data.example import Example
+from citi.data.render import encode
+from citi.io import atomic_path, write_json_atomic
+
+MODULES = ("attn", "ffn")
+
+
+def final_inputs(tokenizer, examples: list[Example], max_length: int, seed: int) -> list[list[int]]:
+    """Prompt tokens + a random-length prefix (0..all tokens) of the answer, per example."""
+    rng = random.Random(seed)
+    out = []
+    for ex in examples:
+        enc = encode(tokenizer, ex, max_length)
+        if enc is None:
+            continue
+        n_prompt = sum(t == -100 for t in enc.labels)
+        n_answer = len(enc.input_ids) - n_prompt
+        out.append(enc.input_ids[: n_prompt + rng.randint(0, n_answer)])
+    return out
+
+
+@torch.no_grad()
+def mean_hidden(model, inputs: list[list[int]], pad_id: int, batch_size: int = 4) -> torch.Tensor:
+    """Mean last-token hidden state at each layer's attention and FFN input: [layers, 2, hidden]."""
+    _, layers = find_decoder_layers(model)
+    captured: dict[tuple[int, int], torch.Tensor] = {}
+
+    def grab(i, j):
+        def hook(module, args, kwargs):
+            h = args[0] if args else kwargs["hidden_states"]
+            captured[(i, j)] = h
+
+        return hook
+
+    handles = []
+    for i, layer in enumerate(layers):
+        handles.append(layer.self_attn.register_forward_pre_hook(grab(i, 0), with_kwargs=True))
+        handles.append(layer.mlp.register_forward_pre_hook(grab(i, 1), with_kwargs=True))
+    device = next(model.parameters()).device
+    total = None
+    model.eval()
+    try:
+        for start in range(0, len(inputs), batch_size):
+            chunk = inputs[start : start + batch_size]
+            width = max(len(x) for x in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, x in enumerate(chunk):
+                ids[r, : len(x)] = torch.tensor(x)
+                mask[r, : len(x)] = 1
+            model(input_ids=ids.to(device), attention_mask=mask.to(device))
+            last = torch.tensor([len(x) - 1 for x in chunk], device=device)  # [batch]
+            rows = torch.arange(len(chunk), device=device)
+            stacked = torch.stack(
+                [
+                    torch.stack([captured[(i, j)][rows, last].float() for j in range(2)])
+                    for i in range(len(layers))
+                ]
+            )  # [layers, 2, batch, hidden]
+            part = stacked.sum(2)
+            total = part if total is None else total + part
+    finally:
+        for h in handles:
+            h.remove()
+    return (total / len(inputs)).cpu()
+
+
+def icc_similarities(
+    icc: dict[str, torch.Tensor],
+    tool: str = "tool",
+    reference: dict[str, torch.Tensor] | None = None,
+) -> dict:
+    """cos(ICC_tool, ICC_t) per layer and module for each general ability t.
+
+    With ``reference`` (ICCs of a second tuned model), cos(ICC_tool, ICC*_t) instead."""
+    out = {}
+    others = reference or icc
+    for ability in others:
+        if ability == tool:
+            continue
+        sim = F.cosine_similarity(icc[tool], others[ability], dim=-1)  # [layers, 2]
+        out[ability] = {m: sim[:, j].tolist() for j, m in enumerate(MODULES)}
+    return out
+
+
+def plot_icc(result: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    colors = {}
+    for ax, module in zip(axes, MODULES, strict=True):
+        for ability, per in result["tuned"].items():
+            line = ax.plot(per[module], label=ability)[0]
+            colors[ability] = line.get_color()
+        for ability, per in (result.get("reference") or {}).items():
+            ax.plot(per[module], linestyle="--", color=colors.get(ability), label=f"{ability}*")
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_title(f"input of {'attention' if module == 'attn' else 'FFN'}")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("cos(ICC_tool, ICC_t)")
+    axes[0].legend(fontsize=7, ncol=2)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def run_icc(
+    model: str,
+    tuned: str,
+    abilities: dict[str, str],
+    out_dir,
+    reference: str | None = None,
+    data_dir=None,
+    samples: int = 64,
+    max_length: int = 512,
+    seed: int = 0,
+    batch_size: int = 4,
+) -> dict:
+    from citi.data import load_dataset
+    from citi.evaluation.runner import load_for_eval
+    from citi.models import load_model
+
+    base = load_model(model)
+    inputs = {
+        a: final_inputs(
+            base.tokenizer, load_dataset(d, data_dir, limit=samples, seed=seed), max_length, seed
+        )
+        for a, d in abilities.items()
+    }
+    pad = base.tokenizer.pad_token_id
+    ref_h = {a: mean_hidden(base.model, x, pad, batch_size) for a, x in inputs.items()}
+    del base
+    icc = {}
+    for name, run in (("tuned", tuned), ("reference", reference)):
+        if run is None:
+            continue
+        m = load_for_eval(model, run)
+        icc[name] = {
+            a: mean_hidden(m.model, x, pad, batch_size) - ref_h[a] for a, x in inputs.items()
+        }
+        del m
+    result = {
+        "model": model,
+        "tuned": icc_similarities(icc["tuned"]),
+        "reference": icc_similarities(icc["tuned"], reference=icc.get("reference"))
+        if reference
+        else None,
+        "settings": {
+            "tuned_run": tuned,
+            "reference_run": reference,
+            "abilities": abilities,
+            "samples": samples,
+            "max_length": max_length,
+            "seed": seed,
+        },
+    }
+    out = Path(out_dir)
+    write_json_atomic(out / "icc.json", result)
+    plot_icc(result, out / "icc.png")
+    return result

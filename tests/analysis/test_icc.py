@@ -1,0 +1,78 @@
+import json
+
+import torch
+
+from citi.analysis.icc import final_inputs, icc_similarities, mean_hidden
+from citi.cli.main import main
+from citi.data import load_dataset
+from citi.train.loop import Trainer
+from tests.helpers import small_config
+
+
+def test_final_inputs_are_prompt_plus_an_answer_prefix(tiny_llama, data_dir):
+    ex = load_dataset("gsm8k", data_dir)
+    a = final_inputs(tiny_llama.tokenizer, ex, 512, seed=1)
+    assert a == final_inputs(tiny_llama.tokenizer, ex, 512, seed=1)
+    prompt = tiny_llama.tokenizer(
+        tiny_llama.tokenizer.apply_chat_template(
+            ex[0].prompt_messages, tokenize=False, add_generation_prompt=True
+        ),
+        add_special_tokens=False,
+    )["input_ids"]
+    assert a[0][: len(prompt)] == prompt
+
+
+def test_mean_hidden_reads_the_layer_inputs_and_ignores_padding(tiny_llama, data_dir):
+    model = tiny_llama.model
+    inputs = final_inputs(tiny_llama.tokenizer, load_dataset("gsm8k", data_dir)[:3], 512, 0)
+    h = mean_hidden(model, inputs, tiny_llama.tokenizer.pad_token_id, batch_size=3)
+    one = mean_hidden(model, inputs, tiny_llama.tokenizer.pad_token_id, batch_size=1)
+    torch.testing.assert_close(h, one, rtol=1e-4, atol=1e-5)
+    # By hand for the first input: attention input = input_layernorm(residual stream).
+    out = model(input_ids=torch.tensor([inputs[0]]), output_hidden_states=True)
+    layer0 = model.model.layers[0]
+    expected = layer0.input_layernorm(out.hidden_states[0])[0, -1]
+    single = mean_hidden(model, inputs[:1], 0)
+    torch.testing.assert_close(single[0, 0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_similarities_by_hand():
+    icc = {
+        "tool": torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]),
+        "math": torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]),
+    }
+    sims = icc_similarities(icc)
+    assert sims == {"math": {"attn": [1.0], "ffn": [0.0]}}
+
+
+def test_icc_cli(tmp_path, data_dir, selection_file):
+    Trainer(
+        small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
+    ).run()
+    rc = main(
+        [
+            "analyze",
+            "icc",
+            "--model",
+            "tiny-llama",
+            "--tuned",
+            str(tmp_path / "ft"),
+            "--reference",
+            str(tmp_path / "ft"),
+            "--abilities",
+            "tool=apibank-train,math=gsm8k,code=codealpaca",
+            "--samples",
+            "3",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "icc"),
+        ]
+    )
+    assert rc == 0
+    result = json.loads((tmp_path / "icc" / "icc.json").read_text())
+    assert set(result["tuned"]) == {"math", "code"}
+    assert len(result["tuned"]["math"]["ffn"]) == 4
+    assert all(-1 <= v <= 1 for v in result["tuned"]["code"]["attn"])
+    assert result["reference"] == result["tuned"]  # the same run as reference
+    assert (tmp_path / "icc" / "icc.png").read_bytes()[:4] == b"\x89PNG"
