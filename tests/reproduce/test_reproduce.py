@@ -16,7 +16,10 @@ def _preset(tmp_path, data_dir) -> Path:
         "note": "tiny-llama on fixtures",
         "model": "tiny-llama",
         "data_dir": str(data_dir),
-        "methods": ["lora", "citi"],
+        "methods": ["ft", "lora", "citi"],
+        "analyses": ["jaccard", "router", "errors", "icc", "replace"],
+        "icc": {"samples": 2, "max_length": 160},
+        "replace": {"settings": ["T-20"], "tasks": ["retention-math"]},
         "importance": {"samples": 4, "batch_size": 2, "max_length": 160},
         "train": {
             "tool_limit": 8,
@@ -55,7 +58,13 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     ):
         assert heading in report
     assert "| base |" in report and "| citi |" in report and "| lora |" in report
-    for figure in ("analysis/jaccard.png", "analysis/router.png"):
+    for figure in (
+        "analysis/jaccard.png",
+        "analysis/router.png",
+        "analysis/replace/replace.png",
+        "analysis/icc-ft/icc.png",
+        "analysis/icc-citi/icc.png",
+    ):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
         assert figure in report
     steps = json.loads((out / "steps.json").read_text())
@@ -65,7 +74,16 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     # A rerun redoes nothing: every step is skipped.
     import citi.reproduce.pipeline as pipeline
 
-    for name in ("importance", "train", "evaluate", "router", "jaccard", "report"):
+    for name in (
+        "importance",
+        "train",
+        "evaluate",
+        "router",
+        "jaccard",
+        "icc",
+        "replace",
+        "report",
+    ):
         monkeypatch.setattr(
             pipeline.Pipeline, name, lambda *a, name=name, **k: pytest.fail(f"{name} redone")
         )

@@ -33,6 +33,10 @@ class Pipeline:
         steps += [(f"eval-{m}", lambda m=m: self.evaluate(m)) for m in ["base", *cfg.methods]]
         if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
             steps.append(("analysis-router", self.router))
+        if "icc" in cfg.analyses:
+            steps.append(("analysis-icc", self.icc))
+        if "replace" in cfg.analyses:
+            steps.append(("analysis-replace", self.replace))
         steps.append(("report", self.report))
         return steps
 
@@ -118,6 +122,42 @@ class Pipeline:
             "non-tool": load_dataset("gsm8k-test", self.config.data_dir, limit=n),
         }
         run_router_analysis(loaded.model, loaded.tokenizer, groups, self.out / "analysis")
+
+    def icc(self) -> None:
+        from citi.analysis.icc import run_icc
+
+        abilities = self.config.importance.get("abilities") or {
+            "tool": "apibank-train",
+            "math": "gsm8k",
+            "code": "codealpaca",
+            "knowledge": "triviaqa",
+            "instruction": "alpaca",
+        }
+        for method in [m for m in ("ft", "citi") if m in self.config.methods]:
+            run_icc(
+                self.config.model,
+                str(self.out / "runs" / method),
+                abilities,
+                self.out / "analysis" / f"icc-{method}",
+                data_dir=self.config.data_dir,
+                **self.config.icc,
+            )
+
+    def replace(self) -> None:
+        from citi.analysis.replace import run_replace
+
+        rep = self.config.replace
+        run_replace(
+            self.config.model,
+            str(self.out / "runs" / "ft"),
+            read_json(self.out / "importance" / "importance.json"),
+            rep["settings"],
+            rep["tasks"],
+            self.out / "analysis" / "replace",
+            self.config.data_dir,
+            self.config.eval.get("limit"),
+            self.config.eval.get("batch_size", 8),
+        )
 
     def report(self) -> None:
         from citi.reproduce.report import write_report

@@ -33,6 +33,14 @@ class ReproduceConfig:
         default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
     )
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
+    # Settings of the optional "icc" and "replace" analyses (both need an `ft` run).
+    icc: dict = field(default_factory=lambda: {"samples": 32, "max_length": 512})
+    replace: dict = field(
+        default_factory=lambda: {
+            "settings": ["T-20", "T-50", "D-20", "D-50"],
+            "tasks": ["retention-math", "retention-knowledge"],
+        }
+    )
 
     def __post_init__(self) -> None:
         from citi.evaluation.tasks import TASKS
@@ -47,9 +55,13 @@ class ReproduceConfig:
         bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
-        extra = set(self.analyses) - {"jaccard", "router", "errors"}
+        extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")
+        if {"icc", "replace"} & set(self.analyses) and "ft" not in self.methods:
+            raise ConfigError(
+                "analyses: icc and replace compare against the `ft` run; add ft to --methods"
+            )
 
 
 def preset_dirs() -> list[Path]:

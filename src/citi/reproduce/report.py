@@ -137,6 +137,43 @@ def write_report(config, out: Path, steps: dict) -> Path:
             "![Routers](analysis/router.png)",
             "",
         ]
+    rep = out / "analysis" / "replace" / "replace.json"
+    if rep.is_file():
+        r = read_json(rep)
+        parts += [
+            "## Component replacement (Table 1)",
+            "",
+            "Weights of the top (T-x) or bottom (D-x) x% of components by tool importance "
+            "copied from the fully fine-tuned model into the base model.",
+            "",
+            "| variant | " + " | ".join(r["tasks"]) + " |",
+            "|" + " --- |" * (len(r["tasks"]) + 1),
+        ]
+        for variant, res in r["results"].items():
+            parts.append(
+                f"| {variant} | "
+                + " | ".join(f"{res[t]:.3f}" if t in res else "-" for t in r["tasks"])
+                + " |"
+            )
+        parts += ["", "![Replacement](analysis/replace/replace.png)", ""]
+    for method in ("ft", "citi"):
+        icc = out / "analysis" / f"icc-{method}" / "icc.json"
+        if icc.is_file():
+            result = read_json(icc)
+            parts += [
+                f"## ICC similarity after `{method}` (Fig. 2, 8, 9)",
+                "",
+                "Mean over layers of cos(ICC_tool, ICC_t) at the attention and FFN inputs.",
+                "",
+                "| ability | attention | FFN |",
+                "| --- | --- | --- |",
+            ]
+            for ability, per in result["tuned"].items():
+                parts.append(
+                    f"| {ability} | {sum(per['attn']) / len(per['attn']):.3f} | "
+                    f"{sum(per['ffn']) / len(per['ffn']):.3f} |"
+                )
+            parts += ["", f"![ICC {method}](analysis/icc-{method}/icc.png)", ""]
     parts += ["## Time per step", "", "| step | seconds |", "| --- | --- |"]
     parts += [f"| {k} | {v['seconds']} |" for k, v in steps.items()]
     total = sum(v["seconds"] for v in steps.values())
