@@ -99,6 +99,7 @@ def test_triviaqa_exact_match():
     assert normalize_answer("The  Eiffel Tower!") == "eiffel tower"
     assert triviaqa_exact_match("Paris.\nMore text", ["PARIS", "City of Light"]) == 1.0
     assert triviaqa_exact_match("The answer is: Paris", ["Paris"]) == 1.0
+    assert triviaqa_exact_match('The answer to this question is: "Paris"', ["Paris"]) == 1.0
     assert triviaqa_exact_match("Lyon", ["Paris"]) == 0.0
 
 

@@ -48,6 +48,12 @@ def normalize_answer(text: str) -> str:
 def triviaqa_exact_match(prediction: str, aliases: list[str]) -> float:
     """1.0 when the normalised first line of the prediction equals a normalised alias."""
     first = prediction.strip().split("\n")[0]
-    first = re.sub(r"^(the\s+)?answer\s*(is)?\s*:?", "", first.strip(), flags=re.I)
+    # Chat models often wrap the answer: 'The answer to this question is: "Paris"'.
+    first = re.sub(
+        r"^(the\s+)?answer(\s+to\s+(this|the)\s+question)?\s*(is)?\s*:?",
+        "",
+        first.strip(),
+        flags=re.I,
+    )
     pred = normalize_answer(first)
     return float(any(pred == normalize_answer(a) for a in aliases))
