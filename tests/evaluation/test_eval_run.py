@@ -62,3 +62,30 @@ def test_eval_cli_writes_results_and_resumes(tmp_path, data_dir, monkeypatch):
 def test_eval_errors(tmp_path, data_dir, capsys):
     assert main(["eval", "--model", "tiny-llama", "--tasks", "gsm8kk", "--out", str(tmp_path)]) == 2
     assert "did you mean 'gsm8k'" in capsys.readouterr().err
+
+
+def test_generations_are_reused_after_a_scoring_failure(tmp_path, data_dir, monkeypatch):
+    import citi.evaluation.runner as runner
+
+    out = tmp_path / "ev"
+    args = [
+        "eval",
+        "--model",
+        "tiny-llama",
+        "--data-dir",
+        str(data_dir),
+        "--tasks",
+        "triviaqa",
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    (out / "tasks" / "triviaqa.json").unlink()  # as if scoring had crashed after generation
+    monkeypatch.setattr(runner, "generate", lambda *a, **k: pytest.fail("generated again"))
+    assert main(args) == 0
+    assert (
+        json.loads((out / "results.json").read_text())["tasks"]["triviaqa"]["metrics"]["examples"]
+        == 2
+    )

@@ -153,5 +153,11 @@ def test_ifeval_scores_with_lm_eval_checkers():
         "kwargs": [{"relation": "at least", "num_sentences": 2}],
     }
     assert ifeval_scores("p", "First one. Second one.", sentences)["prompt_level_strict"] == 1.0
+    capitals = {
+        "key": 3,
+        "instruction_id_list": ["change_case:capital_word_frequency"],
+        "kwargs": [{"capital_frequency": 2, "capital_relation": "at least"}],
+    }
+    assert ifeval_scores("p", "VERY LOUD words", capitals)["prompt_level_strict"] == 1.0
     agg = ifeval_aggregate([good, bad])
     assert agg["prompt_level_strict"] == 0.5 and agg["inst_level_strict"] == 0.5

@@ -2,8 +2,8 @@
 
 lm-eval's checkers count sentences with NLTK's punkt model, which NLTK downloads on first use.
 Where it cannot be downloaded (an offline machine), sentence counting falls back to lm-eval's
-own regex sentence splitter, and the results record ``punkt: false``; every other check is
-lm-eval's unchanged.
+own regex sentence splitter and word tokenisation to NLTK's Treebank tokenizer, and the results
+record ``punkt: false``; every other check is lm-eval's unchanged.
 """
 
 from __future__ import annotations
@@ -25,8 +25,23 @@ def _checkers():
         instructions_util.count_sentences = lambda text: len(
             instructions_util.split_into_sentences(text)
         )
+        # lm-eval also calls nltk.word_tokenize, which needs punkt too: give lm-eval's module
+        # (only) an nltk whose word_tokenize uses the punkt-free Treebank tokenizer.
+        instructions_util.nltk = _OfflineNltk(instructions_util.nltk)
         punkt = False
     return utils, punkt
+
+
+class _OfflineNltk:
+    def __init__(self, nltk):
+        self._nltk = nltk
+        self._words = nltk.tokenize.TreebankWordTokenizer()
+
+    def word_tokenize(self, text, *args, **kwargs):
+        return self._words.tokenize(text)
+
+    def __getattr__(self, name):
+        return getattr(self._nltk, name)
 
 
 def ifeval_scores(prompt: str, response: str, meta: dict) -> dict:

@@ -52,7 +52,11 @@ def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def run_task(loaded, task, data_dir, limit, batch_size, max_length) -> tuple[dict, list[dict]]:
+def run_task(
+    loaded, task, data_dir, limit, batch_size, max_length, cache: Path | None = None, key: str = ""
+) -> tuple[dict, list[dict]]:
+    """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
+    scoring, so a rerun after a scoring failure does not generate again."""
     examples = load_dataset(task.dataset, data_dir, limit=limit)
     if task.kind == "loglik":
         from citi.train.data import mean_label_loss
@@ -65,15 +69,21 @@ def run_task(loaded, task, data_dir, limit, batch_size, max_length) -> tuple[dic
         )
         return {"nll": nll, "examples": len(encoded)}, []
     prompts = [render_prompt(loaded.tokenizer, task.prompt(ex)) for ex in examples]
-    outputs = generate(
-        loaded.model,
-        loaded.tokenizer,
-        prompts,
-        task.max_new_tokens,
-        task.stop,
-        batch_size,
-        progress=f"eval {task.name}",
-    )
+    cached = read_json(cache) if cache is not None and cache.is_file() else None
+    if cached and cached.get("key") == key and len(cached["outputs"]) == len(prompts):
+        outputs = cached["outputs"]
+    else:
+        outputs = generate(
+            loaded.model,
+            loaded.tokenizer,
+            prompts,
+            task.max_new_tokens,
+            task.stop,
+            batch_size,
+            progress=f"eval {task.name}",
+        )
+        if cache is not None:
+            write_json_atomic(cache, {"key": key, "outputs": outputs})
     records = []
     for ex, prompt, out in zip(examples, prompts, outputs, strict=True):
         scores = task.score(ex, out)
@@ -122,7 +132,16 @@ def evaluate(
         if loaded is None:
             loaded = load_for_eval(model, adapter, dtype, device)
         start = time.perf_counter()
-        metrics, records = run_task(loaded, task, data_dir, limit, batch_size, max_length)
+        metrics, records = run_task(
+            loaded,
+            task,
+            data_dir,
+            limit,
+            batch_size,
+            max_length,
+            out / "predictions" / f"{task.name}.outputs.json",
+            key,
+        )
         entry = {
             "key": key,
             "task": task.name,
