@@ -102,3 +102,32 @@ def interleaved_median_times(fns: dict, repeats: int, device) -> dict[str, float
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def make_batch(vocab: int, batch: int, seq: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tokens with the last quarter of each sequence labelled, tool/general alternating."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(10, vocab, (batch, seq), generator=g)
+    labels = ids.clone()
+    labels[:, : seq * 3 // 4] = -100
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "task_type": torch.tensor([1, 0] * (batch // 2) + [1] * (batch % 2)),
+    }
+
+
+def benchmark_parser(doc: str, repeats: int, workers):
+    """The options every benchmark takes (model, batch shape, repeats, dtype, device)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=repeats)
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default=None)
+    p.add_argument("--worker", choices=list(workers), help=argparse.SUPPRESS)
+    return p

@@ -11,7 +11,6 @@ one process. Memory: each variant in a fresh subprocess (see _harness.py). Targe
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,20 +19,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import interleaved_median_times, memory_per_variant, peak_memory  # noqa: E402
+from _harness import (  # noqa: E402
+    benchmark_parser,
+    interleaved_median_times,
+    make_batch,
+    memory_per_variant,
+    peak_memory,
+)
 
 from citi.components import list_components  # noqa: E402
 from citi.importance.scores import frozen_with_input_grads, importance_sums  # noqa: E402
 from citi.loss import label_token_loss  # noqa: E402
 from citi.models import load_model  # noqa: E402
-
-
-def make_batch(vocab: int, batch: int, seq: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(10, vocab, (batch, seq), generator=g)
-    labels = ids.clone()
-    labels[:, : seq * 3 // 4] = -100
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
 
 
 def plain_step(model, batch):
@@ -60,23 +57,14 @@ def setup(args):
 def worker(args) -> None:
     loaded, variants = setup(args)
     # One tiny pass so lazy initialisation is not counted as the variant's memory.
-    small = {k: v[:1, :8] for k, v in make_batch(len(loaded.tokenizer), 1, 8).items()}
-    small = {k: v.to(loaded.device) for k, v in small.items()}
     with torch.no_grad():
-        loaded.model(input_ids=small["input_ids"])
+        loaded.model(input_ids=torch.tensor([[11, 12, 13]], device=loaded.device))
     added, peak = peak_memory(variants[args.worker], str(loaded.device))
     print(json.dumps({"added": added, "peak": peak}))
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--device", default=None)
-    p.add_argument("--worker", choices=["plain", "importance"], help=argparse.SUPPRESS)
+    p = benchmark_parser(__doc__, 5, ["plain", "importance"])
     args = p.parse_args()
     if args.worker:
         worker(args)

@@ -16,7 +16,6 @@ subprocess (see _harness.py). Targets: MI throughput >= 1.0x LoRA's, MI peak mem
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -26,7 +25,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import interleaved_median_times, memory_per_variant, peak_memory  # noqa: E402
+from _harness import (  # noqa: E402
+    benchmark_parser,
+    interleaved_median_times,
+    make_batch,
+    memory_per_variant,
+    peak_memory,
+)
 
 from citi.adapters import inject_lora  # noqa: E402
 from citi.components import list_components  # noqa: E402
@@ -42,19 +47,6 @@ from citi.molora import (  # noqa: E402
 )
 
 VARIANTS = ("mi", "lora", "ft", "frozen")
-
-
-def make_batch(vocab: int, batch: int, seq: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(10, vocab, (batch, seq), generator=g)
-    labels = ids.clone()
-    labels[:, : seq * 3 // 4] = -100
-    return {
-        "input_ids": ids,
-        "attention_mask": torch.ones_like(ids),
-        "labels": labels,
-        "task_type": torch.tensor([1, 0] * (batch // 2) + [1] * (batch % 2)),
-    }
 
 
 def build(variant: str, args):
@@ -108,14 +100,7 @@ def worker(args) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--device", default=None)
-    p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    p = benchmark_parser(__doc__, 3, VARIANTS)
     args = p.parse_args()
     if args.worker:
         worker(args)
