@@ -104,3 +104,76 @@ def test_unknown_preset_and_method(tmp_path, capsys):
         main(["reproduce", "--preset", "tiny", "--methods", "magic", "--out", str(tmp_path)]) == 2
     )
     assert "--methods" in capsys.readouterr().err
+
+
+def test_seeds_name_runs_and_are_validated():
+    from citi.errors import ConfigError
+    from citi.reproduce.preset import ReproduceConfig
+
+    config = ReproduceConfig(methods=["lora", "citi"], seeds=[7, 8])
+    assert config.run_names("lora") == ["lora", "lora-seed8"]
+    assert config.seed_of("lora") == 7 and config.seed_of("citi-seed8") == 8
+    for bad in ([], [1, 1], ["a"]):
+        with pytest.raises(ConfigError, match="seeds"):
+            ReproduceConfig(seeds=bad)
+    with pytest.raises(ConfigError, match="train.seed"):
+        ReproduceConfig(train={"seed": 3})
+
+
+def test_plan_trains_and_evaluates_every_seed(tmp_path, monkeypatch):
+    import citi.train.loop as loop
+    from citi.reproduce.pipeline import Pipeline
+    from citi.reproduce.preset import ReproduceConfig
+
+    config = ReproduceConfig(methods=["lora"], seeds=[1, 2], analyses=[])
+    pipe = Pipeline(config, tmp_path)
+    names = [name for name, _ in pipe.plan()]
+    assert names == [
+        "importance",
+        "train-lora",
+        "train-lora-seed2",
+        "eval-base",
+        "eval-lora",
+        "eval-lora-seed2",
+        "report",
+    ]
+    seen = {}
+
+    class FakeTrainer:
+        def __init__(self, cfg, run_dir):
+            seen[Path(run_dir).name] = (cfg.method, cfg.seed)
+
+        def run(self, resume):
+            pass
+
+    monkeypatch.setattr(loop, "Trainer", FakeTrainer)
+    pipe.train("lora")
+    pipe.train("lora-seed2")
+    assert seen == {"lora": ("lora", 1), "lora-seed2": ("lora", 2)}
+
+
+def test_noise_table_bolds_only_differences_beyond_the_seed_spread(tmp_path):
+    from citi.reproduce.preset import ReproduceConfig
+    from citi.reproduce.report import noise_table
+
+    values = {  # run -> (correctness, nll)
+        "lora": (0.10, 1.00),
+        "lora-seed2": (0.20, 1.02),
+        "citi": (0.50, 1.01),
+        "citi-seed2": (0.40, 1.03),
+    }
+    for run, (acc, nll) in values.items():
+        tasks = {
+            "apibank-l2": {"primary": "correctness", "metrics": {"correctness": acc}},
+            "retention-math": {"primary": "nll", "metrics": {"nll": nll}},
+        }
+        path = tmp_path / "eval" / run / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"tasks": tasks}))
+    config = ReproduceConfig(methods=["lora", "citi"], seeds=[1, 2])
+    table = noise_table(tmp_path, config, ["apibank-l2", "retention-math"])
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    # accuracy: means 15.0 and 45.0 points, noise 10.0, difference +30.0 > noise -> bold
+    assert "| apibank-l2 | 10.0 | 15.0 | 45.0 | **+30.0** |" == rows["apibank-l2"]
+    # NLL: means 1.010 and 1.020, noise 0.020, difference +0.010 -> not bold
+    assert "| retention-math | 0.020 | 1.010 | 1.020 | +0.010 |" == rows["retention-math"]

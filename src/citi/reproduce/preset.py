@@ -26,6 +26,9 @@ class ReproduceConfig:
     model: str = "smollm2-135m-instruct"
     data_dir: str | None = None
     methods: list[str] = field(default_factory=lambda: ["ft", "lora", "citi"])
+    # Training seeds: every method is trained (and evaluated) once per seed, so the report can
+    # set the differences between methods against the run-to-run noise.
+    seeds: list[int] = field(default_factory=lambda: [42])
     importance: dict = field(default_factory=dict)  # ImportanceConfig fields
     train: dict = field(default_factory=dict)  # TrainConfig fields shared by every method
     train_per_method: dict = field(default_factory=dict)  # method -> TrainConfig fields
@@ -52,6 +55,12 @@ class ReproduceConfig:
                 f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
                 f"{', '.join(METHODS)}"
             )
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: need one or more distinct integers, got {self.seeds}")
+        if any(isinstance(s, bool) or not isinstance(s, int) for s in self.seeds):
+            raise ConfigError(f"seeds: must be integers, got {self.seeds}")
+        if "seed" in self.train:
+            raise ConfigError("train.seed: set the training seeds with `seeds:` instead")
         bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
@@ -62,6 +71,13 @@ class ReproduceConfig:
             raise ConfigError(
                 "analyses: icc and replace compare against the `ft` run; add ft to --methods"
             )
+
+    def run_names(self, method: str) -> list[str]:
+        """Run names of ``method``, one per seed; the first seed keeps the plain method name."""
+        return [method] + [f"{method}-seed{s}" for s in self.seeds[1:]]
+
+    def seed_of(self, run: str) -> int:
+        return int(run.rsplit("-seed", 1)[1]) if "-seed" in run else self.seeds[0]
 
 
 def preset_dirs() -> list[Path]:

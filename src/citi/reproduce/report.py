@@ -45,6 +45,45 @@ def main_table(out: Path, runs: list[str], tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _value(out: Path, run: str, task: str) -> float | None:
+    entry = _results(out, run).get(task)
+    if entry is None:
+        return None
+    value = entry["metrics"][entry["primary"]]
+    return value if entry["primary"] == "nll" else 100 * value
+
+
+def noise_table(out: Path, config, tasks: list[str]) -> str:
+    """Method means against run-to-run noise (the largest spread between seeds of one method).
+
+    A difference between two methods is marked as real (bold) only when it is larger than the
+    noise of that task; with two seeds that is a rough test, not a significance test.
+    """
+    means, spread = {}, {}
+    for m in config.methods:
+        for t in tasks:
+            vals = [v for r in config.run_names(m) if (v := _value(out, r, t)) is not None]
+            if len(vals) == len(config.seeds):
+                means[m, t] = sum(vals) / len(vals)
+                spread[m, t] = max(vals) - min(vals)
+    pairs = [(a, b) for i, a in enumerate(config.methods) for b in config.methods[i + 1 :]]
+    head = ["task", "noise (largest seed spread)"]
+    head += [f"mean {m}" for m in config.methods] + [f"{b} − {a}" for a, b in pairs]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for t in tasks:
+        if not all((m, t) in means for m in config.methods):
+            continue
+        noise = max(spread[m, t] for m in config.methods)
+        fmt = "{:.3f}" if t.startswith("retention") else "{:.1f}"
+        cells = [t, fmt.format(noise)] + [fmt.format(means[m, t]) for m in config.methods]
+        for a, b in pairs:
+            diff = means[b, t] - means[a, t]
+            text = ("+" if diff >= 0 else "") + fmt.format(diff)
+            cells.append(f"**{text}**" if abs(diff) > noise else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _primary(results: dict, task: str) -> str:
     for res in results.values():
         if task in res:
@@ -73,12 +112,12 @@ def error_table(out: Path, runs: list[str], tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
-def training_table(out: Path, methods: list[str]) -> str:
+def training_table(out: Path, runs: list[str]) -> str:
     lines = [
         "| method | steps | trainable parameters per stage | eval loss before → after |",
         "| --- | --- | --- | --- |",
     ]
-    for m in methods:
+    for m in runs:
         path = out / "runs" / m / "summary.json"
         if not path.is_file():
             continue
@@ -94,7 +133,7 @@ def training_table(out: Path, methods: list[str]) -> str:
 
 
 def write_report(config, out: Path, steps: dict) -> Path:
-    runs = ["base", *config.methods]
+    runs = ["base", *(r for m in config.methods for r in config.run_names(m))]
     tasks = config.eval.get("tasks", [])
     parts = [f"# CITI reproduction: preset `{config.name}`", ""]
     if config.note:
@@ -109,10 +148,22 @@ def write_report(config, out: Path, steps: dict) -> Path:
         main_table(out, runs, tasks),
         "",
     ]
+    if len(config.seeds) > 1:
+        parts += [
+            "## Method differences against run-to-run noise",
+            "",
+            f"Every method was trained with seeds {', '.join(map(str, config.seeds))} "
+            "(`NAME-seedS` rows above). Noise is the largest spread between the seeds of one "
+            "method; a difference between method means is bold when it is larger than that. "
+            "Accuracy-type metrics in percentage points, retention in NLL (lower is better).",
+            "",
+            noise_table(out, config, tasks),
+            "",
+        ]
     errors = error_table(out, runs, tasks)
     if errors:
         parts += ["## API-Bank error taxonomy (Table 7)", "", errors, ""]
-    parts += ["## Training", "", training_table(out, config.methods), ""]
+    parts += ["## Training", "", training_table(out, runs[1:]), ""]
     jac = out / "analysis" / "jaccard.json"
     if jac.is_file():
         j = read_json(jac)
