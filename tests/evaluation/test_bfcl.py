@@ -1,0 +1,176 @@
+import pytest
+
+from citi.data import load_dataset
+from citi.data.bfcl import FILES, package_data_dir
+from citi.errors import DataError
+from citi.evaluation import bfcl
+from citi.evaluation.tasks import TASKS
+
+AREA_DOC = {
+    "name": "geometry.area",
+    "parameters": {
+        "properties": {
+            "width": {"type": "float"},
+            "height": {"type": "float"},
+            "count": {"type": "integer"},
+            "unit": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "opts": {"type": "dict"},
+        },
+        "required": ["width", "height"],
+    },
+}
+AREA_ANSWER = {
+    "geometry.area": {
+        "width": [3.0],
+        "height": [4.5],
+        "count": [2, ""],
+        "unit": ["square meters", "m2"],
+        "tags": [["a b", "c"], ""],
+        "opts": [{"fast": [True], "level": [1, ""]}, ""],
+    }
+}
+
+
+def test_decode_calls_reads_python_call_syntax():
+    text = (
+        "```python\n[geometry.area(width=3, height=-4.5, unit='m', "
+        "tags=[\"a\", x], opts={'k': (1, 2)})]\n```"
+    )
+    assert bfcl.decode_calls(text) == [
+        {
+            "geometry.area": {
+                "width": 3,
+                "height": -4.5,
+                "unit": "m",
+                "tags": ["a", "x"],
+                "opts": {"k": [1, 2]},
+            }
+        }
+    ]
+    # brackets are optional (BFCL adds them); several calls; positional arguments are dropped
+    assert bfcl.decode_calls("[f(a=1)") == [{"f": {"a": 1}}]
+    assert bfcl.decode_calls("f(a=1), g(1, b=None)") == [{"f": {"a": 1}}, {"g": {"b": None}}]
+    assert bfcl.decode_calls("[]") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I cannot answer that with these functions.",
+        "[f(a=1",  # unbalanced
+        "[f(a=(1]",
+        "[f(a=1)] and some prose",
+        "[1, 2]",
+        "[__import__('os').system('echo hi')()]",  # the callee is not a name
+        "[" * 500 + "]" * 500,
+        "[f(a='" + "x" * 30_000 + "')]",
+        "",
+    ],
+)
+def test_decode_calls_rejects_malformed_and_adversarial_output(text):
+    assert bfcl.decode_calls(text) is None
+
+
+def test_decode_calls_never_evaluates_values(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"[f(a=__import__('os').system('touch {marker}'), b=1+2)]"
+    calls = bfcl.decode_calls(text)
+    assert calls == [{"f": {"a": f"__import__('os').system('touch {marker}')", "b": "1 + 2"}}]
+    assert not marker.exists()
+
+
+def _check(call: str) -> str:
+    return bfcl.check_call(bfcl.decode_calls(call)[0], AREA_DOC, AREA_ANSWER)
+
+
+@pytest.mark.parametrize(
+    ("call", "verdict"),
+    [
+        ("geometry.area(width=3, height=4.5, unit='Square-Meters')", "correct"),  # int→float, norm.
+        ("geometry.area(width=3.0, height=4.5, unit='m2', count=2, tags=['A B', 'c'])", "correct"),
+        ("geometry.area(width=3.0, height=4.5, unit='m2', opts={'fast': True})", "correct"),
+        ("geometry.volume(width=3, height=4.5, unit='m2')", "wrong_func_name"),
+        ("geometry.area(width=3, unit='m2')", "missing_required"),
+        ("geometry.area(width=3, height=4.5, unit='m2', colour='red')", "unexpected_param"),
+        ("geometry.area(width=3, height=4.5)", "missing_optional"),  # unit has no "" option
+        ("geometry.area(width='3', height=4.5, unit='m2')", "type_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', count=True)", "type_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', count=2.5)", "type_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', tags=['c', 'a b'])", "value_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', tags=[1])", "type_error"),
+        ("geometry.area(width=3, height=4.0, unit='m2')", "value_error"),
+        ("geometry.area(width=3, height=4.5, unit='feet')", "value_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', opts={'fast': False})", "value_error"),
+        ("geometry.area(width=3, height=4.5, unit='m2', opts={'slow': True})", "value_error"),
+    ],
+)
+def test_check_call_follows_bfcl_rules(call, verdict):
+    assert _check(call) == verdict
+
+
+def test_check_sample_counts_calls_and_matches_parallel_calls_in_any_order():
+    doc = {"name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}
+    answers = [{"f": {"x": [1]}}, {"f": {"x": [2]}}]
+    assert bfcl.check_sample("parallel", "[f(x=2), f(x=1)]", [doc], answers) == "correct"
+    assert bfcl.check_sample("parallel", "[f(x=1), f(x=1)]", [doc], answers) == "value_error"
+    assert bfcl.check_sample("parallel", "[f(x=1)]", [doc], answers) == "wrong_count"
+    assert bfcl.check_sample("simple", "[f(x=1), f(x=2)]", [doc], answers[:1]) == "wrong_count"
+    assert bfcl.check_sample("simple", "no idea", [doc], answers[:1]) == "decode_failed"
+    assert bfcl.check_sample("irrelevance", "Sorry, none applies.", [doc], []) == "correct"
+    assert bfcl.check_sample("irrelevance", "[]", [doc], []) == "correct"
+    assert bfcl.check_sample("irrelevance", "[f(x=1)]", [doc], []) == "irrelevance_called"
+
+
+def test_fixture_possible_answers_score_100_percent(data_dir):
+    for category in bfcl.CATEGORIES:
+        task = TASKS[f"bfcl-{category.replace('_', '-')}"]
+        examples = load_dataset(task.dataset, data_dir)
+        assert examples
+        for ex in examples:
+            docs = {f["name"]: f for f in ex.meta["functions"]}
+            calls = [bfcl.render_answer(a, docs.get(next(iter(a)))) for a in ex.meta["answers"]]
+            output = f"[{', '.join(calls)}]" if calls else "There is no suitable function."
+            assert task.score(ex, output) == {"correct": 1.0, "verdict": "correct"}, output
+        # and a wrong answer is caught
+        assert task.score(examples[0], "[unknown_tool(a=1)]")["correct"] == 0.0
+    agg = TASKS["bfcl-simple"].aggregate([{"correct": 1.0, "verdict": "correct"}] * 3)
+    assert agg["accuracy"] == 1.0 and agg["errors"]["decode_failed"] == 0
+
+
+def test_malformed_bfcl_files_name_file_and_line(tmp_path):
+    root = tmp_path / "data" / "bfcl"
+    (root / "possible_answer").mkdir(parents=True)
+    (root / "BFCL_v4_simple_python.json").write_text(
+        '{"id": "simple_0", "question": [[]]}\n{oops\n'
+    )
+    (root / "possible_answer" / "BFCL_v4_simple_python.json").write_text("")
+    with pytest.raises(DataError, match=r"BFCL_v4_simple_python.json:2: malformed JSON"):
+        load_dataset("bfcl-simple", tmp_path / "data")
+    (root / "BFCL_v4_simple_python.json").write_text(
+        '{"id": "simple_0", "question": [[{"role": "user", "content": "hi"}]], "function": []}\n'
+    )
+    with pytest.raises(DataError, match="no possible answer for id 'simple_0'"):
+        load_dataset("bfcl-simple", tmp_path / "data")
+
+
+@pytest.mark.skipif(package_data_dir() is None, reason="bfcl-eval is not installed")
+def test_bfcl_eval_possible_answers_pass_except_two_that_contradict_their_docs(tmp_path):
+    failures = []
+    for category in bfcl.CATEGORIES:
+        examples = load_dataset(f"bfcl-{category.replace('_', '-')}", tmp_path)  # package data
+        assert len(examples) >= 200
+        for ex in examples:
+            docs = {f["name"]: f for f in ex.meta["functions"]}
+            calls = [bfcl.render_answer(a, docs.get(next(iter(a)))) for a in ex.meta["answers"]]
+            output = f"[{', '.join(calls)}]" if calls else "None of these functions applies."
+            verdict = bfcl.check_sample(category, output, ex.meta["functions"], ex.meta["answers"])
+            if verdict != "correct":
+                failures.append((ex.meta["id"], verdict))
+    # Both answers pass a value of another type than the function declares (a string for an
+    # array of floats; strings for an array of integers), which BFCL's type rule rejects too.
+    assert failures == [
+        ("parallel_multiple_21", "type_error"),
+        ("parallel_multiple_94", "type_error"),
+    ]
+    assert set(FILES) == set(bfcl.CATEGORIES)
