@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=2048, help="for the loglik tasks")
     p.add_argument("--out", help="output directory")
+    p.add_argument(
+        "--judge-url",
+        help="an OpenAI-compatible chat endpoint (e.g. http://localhost:8000/v1) that judges "
+        "MT-Bench and ToolAlpaca and simulates ToolAlpaca's APIs; key from CITI_JUDGE_API_KEY",
+    )
+    p.add_argument("--judge-model", help="the model name to ask at --judge-url")
     p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=run_eval)
 
@@ -49,6 +55,13 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CitiError("eval: --tasks and --out are required")
     if args.limit is not None and args.limit < 1:
         raise CitiError("--limit: must be >= 1")
+    judge = None
+    if args.judge_url or args.judge_model:
+        from citi.evaluation.judge import Judge
+
+        if not (args.judge_url and args.judge_model):
+            raise CitiError("--judge-url and --judge-model go together")
+        judge = Judge(args.judge_url, args.judge_model)
     results = evaluate(
         args.model,
         [t.strip() for t in args.tasks.split(",") if t.strip()],
@@ -60,6 +73,7 @@ def run_eval(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         dtype=args.dtype,
         device=args.device,
+        judge=judge,
     )
     from citi.evaluation.runner import markdown_table as table
 

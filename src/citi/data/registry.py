@@ -253,6 +253,7 @@ def _toolalpaca(path: Path, spec: DatasetSpec) -> list[Example]:
                     functions=api["Function_Description"],
                     nl_documentation=api.get("NLDocumentation", ""),
                     documentation=api.get("Documentation", ""),
+                    projection=api.get("Function_Projection", {}),
                 )
             )
     return out

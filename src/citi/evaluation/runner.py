@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from citi.cli.common import console
 from citi.data import encode_all, load_dataset
 from citi.data.render import render_prompt
 from citi.errors import CitiError
@@ -53,11 +54,23 @@ def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_
 
 
 def run_task(
-    loaded, task, data_dir, limit, batch_size, max_length, cache: Path | None = None, key: str = ""
+    loaded,
+    task,
+    data_dir,
+    limit,
+    batch_size,
+    max_length,
+    cache: Path | None = None,
+    key: str = "",
+    judge=None,
 ) -> tuple[dict, list[dict]]:
     """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
     scoring, so a rerun after a scoring failure does not generate again."""
     examples = load_dataset(task.dataset, data_dir, limit=limit)
+    if task.run is not None:
+        metrics, records = task.run(loaded, examples, batch_size, judge, data_dir)
+        metrics["examples"] = len(records)
+        return metrics, records
     if task.kind == "loglik":
         from citi.train.data import mean_label_loss
 
@@ -114,6 +127,7 @@ def evaluate(
     device: str | None = None,
     loaded=None,
     variant: str | None = None,
+    judge=None,
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
@@ -123,9 +137,17 @@ def evaluate(
     out = Path(out_dir)
     specs = [get_task(t) for t in tasks]
     results = {"model": model, "adapter": adapter, "variant": variant, "limit": limit, "tasks": {}}
+    if judge is not None and judge.cache_dir is None:
+        judge.cache_dir = out / "judge-cache"
     for task in specs:
+        if task.needs_judge and judge is None:
+            reason = "skipped: needs a judge endpoint (--judge-url URL --judge-model NAME)"
+            console.print(f"[yellow]{task.name}: {reason}[/yellow]")
+            results.setdefault("skipped", {})[task.name] = reason
+            continue
         done = out / "tasks" / f"{task.name}.json"
-        key = _settings_key(task, model, f"{adapter}|{variant}", limit, max_length)
+        judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
+        key = _settings_key(task, model, f"{adapter}|{variant}{judged}", limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
             results["tasks"][task.name] = read_json(done)
             continue
@@ -141,13 +163,14 @@ def evaluate(
             max_length,
             out / "predictions" / f"{task.name}.outputs.json",
             key,
+            judge,
         )
         entry = {
             "key": key,
             "task": task.name,
             "dataset": task.dataset,
             "description": task.description,
-            "primary": task.primary,
+            "primary": metrics.pop("primary", task.primary),
             "metrics": metrics,
             "seconds": round(time.perf_counter() - start, 2),
             "max_new_tokens": task.max_new_tokens,

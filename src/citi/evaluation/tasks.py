@@ -25,6 +25,10 @@ class Task:
     primary: str = ""  # the headline metric
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    # A task with its own loop (an agent, a multi-turn chat) instead of one generation per
+    # example: run(loaded, examples, batch_size, judge, data_dir) -> (metrics, records).
+    run: Callable | None = None
+    needs_judge: bool = False  # skipped, with a message, when no judge endpoint is given
 
 
 def mean_of(records: list[dict]) -> dict:
@@ -165,6 +169,43 @@ for category in bfcl.CATEGORIES:
             primary="accuracy",
         )
     )
+
+
+def _toolalpaca_run(loaded, examples, batch_size, judge, data_dir):
+    from citi.evaluation.toolalpaca import evaluate_toolalpaca
+
+    return evaluate_toolalpaca(loaded, examples, batch_size, judge, data_dir)
+
+
+def _mtbench_run(loaded, examples, batch_size, judge, data_dir):
+    from citi.evaluation.mtbench import evaluate_mtbench
+
+    return evaluate_mtbench(loaded, examples, batch_size, judge, data_dir)
+
+
+for split in ("sim", "real"):
+    register(
+        Task(
+            f"toolalpaca-{split}",
+            f"toolalpaca-{split}",
+            "agent",
+            f"ToolAlpaca ({split}) agent loop: judged Procedure/Response/Overall with "
+            "--judge-url, else a deterministic procedure match (not the paper's metric)",
+            run=_toolalpaca_run,
+            primary="overall",
+        )
+    )
+register(
+    Task(
+        "mtbench",
+        "mtbench",
+        "chat",
+        "MT-Bench two-turn answers rated 1-10 by the --judge-url model, as a percentage",
+        run=_mtbench_run,
+        needs_judge=True,
+        primary="score",
+    )
+)
 register(
     Task(
         "gsm8k",
