@@ -18,7 +18,7 @@ def _preset(tmp_path, data_dir) -> Path:
         "data_dir": str(data_dir),
         "methods": ["ft", "lora", "citi"],
         "analyses": ["jaccard", "router", "errors", "icc", "replace"],
-        "icc": {"samples": 2, "max_length": 160},
+        "icc": {"samples": 2, "max_length": 160, "reference_dataset": "codealpaca"},
         "replace": {"settings": ["T-20"], "tasks": ["retention-math"]},
         "importance": {"samples": 4, "batch_size": 2, "max_length": 160},
         "train": {
@@ -58,6 +58,7 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     ):
         assert heading in report
     assert "| base |" in report and "| citi |" in report and "| lora |" in report
+    assert "attention (ref)" in report and (out / "runs" / "ft-reference" / "final").is_dir()
     for figure in (
         "analysis/jaccard.png",
         "analysis/router.png",
@@ -77,6 +78,7 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     for name in (
         "importance",
         "train",
+        "train_icc_reference",
         "evaluate",
         "router",
         "jaccard",

@@ -35,6 +35,8 @@ class Pipeline:
         if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
             steps.append(("analysis-router", self.router))
         if "icc" in cfg.analyses:
+            if cfg.icc.get("reference_dataset"):
+                steps.append(("train-ft-reference", self.train_icc_reference))
             steps.append(("analysis-icc", self.icc))
         if "replace" in cfg.analyses:
             steps.append(("analysis-replace", self.replace))
@@ -126,6 +128,27 @@ class Pipeline:
         }
         run_router_analysis(loaded.model, loaded.tokenizer, groups, self.out / "analysis")
 
+    def train_icc_reference(self) -> None:
+        """The dashed lines of Fig. 2: a model fully fine-tuned on another ability's data."""
+        from citi.config import config_from_dict
+        from citi.train.config import TrainConfig
+        from citi.train.loop import Trainer
+
+        run_dir = self.out / "runs" / "ft-reference"
+        values = {
+            "method": "ft",
+            "model": self.config.model,
+            "data_dir": self.config.data_dir,
+            **self.config.train,
+            **self.config.train_per_method.get("ft", {}),
+            "tool_dataset": self.config.icc["reference_dataset"],
+            "eval_datasets": [],
+            "seed": self.config.seeds[0],
+        }
+        config = config_from_dict(TrainConfig, values, "icc.reference_dataset")
+        resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
+        Trainer(config, run_dir).run(resume=resume)
+
     def icc(self) -> None:
         from citi.analysis.icc import run_icc
 
@@ -136,14 +159,19 @@ class Pipeline:
             "knowledge": "triviaqa",
             "instruction": "alpaca",
         }
+        settings = {k: v for k, v in self.config.icc.items() if k != "reference_dataset"}
+        reference = None
+        if self.config.icc.get("reference_dataset"):
+            reference = str(self.out / "runs" / "ft-reference")
         for method in [m for m in ("ft", "citi") if m in self.config.methods]:
             run_icc(
                 self.config.model,
                 str(self.out / "runs" / method),
                 abilities,
                 self.out / "analysis" / f"icc-{method}",
+                reference=reference,
                 data_dir=self.config.data_dir,
-                **self.config.icc,
+                **settings,
             )
 
     def replace(self) -> None:

@@ -36,7 +36,9 @@ class ReproduceConfig:
         default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
     )
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
-    # Settings of the optional "icc" and "replace" analyses (both need an `ft` run).
+    # Settings of the optional "icc" and "replace" analyses (both need an `ft` run). With
+    # icc.reference_dataset (e.g. codealpaca) an extra `ft` run on that data draws Fig. 2's
+    # dashed lines.
     icc: dict = field(default_factory=lambda: {"samples": 32, "max_length": 512})
     replace: dict = field(
         default_factory=lambda: {

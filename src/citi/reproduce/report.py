@@ -211,19 +211,30 @@ def write_report(config, out: Path, steps: dict) -> Path:
         icc = out / "analysis" / f"icc-{method}" / "icc.json"
         if icc.is_file():
             result = read_json(icc)
+            ref = result.get("reference") or {}
             parts += [
                 f"## ICC similarity after `{method}` (Fig. 2, 8, 9)",
                 "",
-                "Mean over layers of cos(ICC_tool, ICC_t) at the attention and FFN inputs.",
+                "Mean over layers of cos(ICC_tool, ICC_t) at the attention and FFN inputs"
+                + (
+                    "; the reference columns use ICC*_t of the model fully fine-tuned on "
+                    f"`{config.icc.get('reference_dataset')}` (the figure's dashed lines)."
+                    if ref
+                    else "."
+                ),
                 "",
-                "| ability | attention | FFN |",
-                "| --- | --- | --- |",
+                "| ability | attention | FFN |" + (" attention (ref) | FFN (ref) |" if ref else ""),
+                "| --- | --- | --- |" + (" --- | --- |" if ref else ""),
             ]
+
+            def mean(values):
+                return sum(values) / len(values)
+
             for ability, per in result["tuned"].items():
-                parts.append(
-                    f"| {ability} | {sum(per['attn']) / len(per['attn']):.3f} | "
-                    f"{sum(per['ffn']) / len(per['ffn']):.3f} |"
-                )
+                row = f"| {ability} | {mean(per['attn']):.3f} | {mean(per['ffn']):.3f} |"
+                if ability in ref:
+                    row += f" {mean(ref[ability]['attn']):.3f} | {mean(ref[ability]['ffn']):.3f} |"
+                parts.append(row)
             parts += ["", f"![ICC {method}](analysis/icc-{method}/icc.png)", ""]
     parts += ["## Time per step", "", "| step | seconds |", "| --- | --- |"]
     parts += [f"| {k} | {v['seconds']} |" for k, v in steps.items()]
