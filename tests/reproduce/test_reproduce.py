@@ -32,7 +32,13 @@ def _preset(tmp_path, data_dir) -> Path:
             "eval_limit": 2,
         },
         "eval": {
-            "tasks": ["apibank-l2", "apibank-l2-response", "triviaqa", "retention-math"],
+            "tasks": [
+                "apibank-l2",
+                "apibank-l2-response",
+                "bfcl-simple",
+                "triviaqa",
+                "retention-math",
+            ],
             "limit": 2,
             "batch_size": 2,
             "router_examples": 2,
@@ -50,6 +56,7 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     for heading in (
         "Table 3",
         "error taxonomy",
+        "BFCL verdicts",
         "Training",
         "Fig. 3",
         "Fig. 6",

@@ -91,13 +91,15 @@ def _primary(results: dict, task: str) -> str:
     return ""
 
 
-def error_table(out: Path, runs: list[str], tasks: list[str]) -> str:
-    api_tasks = [t for t in tasks if t.startswith("apibank-") and not t.endswith("-response")]
+def error_table(
+    out: Path, runs: list[str], tasks: list[str], prefix: str = "apibank-", types=ERROR_TYPES
+) -> str:
+    api_tasks = [t for t in tasks if t.startswith(prefix) and not t.endswith("-response")]
     if not api_tasks:
         return ""
     lines = [
-        "| method | task | samples | " + " | ".join(ERROR_TYPES) + " |",
-        "|" + " --- |" * (len(ERROR_TYPES) + 3),
+        "| method | task | samples | " + " | ".join(types) + " |",
+        "|" + " --- |" * (len(types) + 3),
     ]
     for r in runs:
         res = _results(out, r)
@@ -106,7 +108,7 @@ def error_table(out: Path, runs: list[str], tasks: list[str]) -> str:
                 m = res[t]["metrics"]
                 lines.append(
                     f"| {r} | {t} | {m['examples']} | "
-                    + " | ".join(str(m["errors"].get(e, 0)) for e in ERROR_TYPES)
+                    + " | ".join(str(m["errors"].get(e, 0)) for e in types)
                     + " |"
                 )
     return "\n".join(lines)
@@ -163,6 +165,11 @@ def write_report(config, out: Path, steps: dict) -> Path:
     errors = error_table(out, runs, tasks)
     if errors:
         parts += ["## API-Bank error taxonomy (Table 7)", "", errors, ""]
+    from citi.evaluation import bfcl
+
+    errors = error_table(out, runs, tasks, "bfcl-", bfcl.ERROR_TYPES)
+    if errors:
+        parts += ["## BFCL verdicts (beyond the paper)", "", errors, ""]
     parts += ["## Training", "", training_table(out, runs[1:]), ""]
     jac = out / "analysis" / "jaccard.json"
     if jac.is_file():
