@@ -186,3 +186,20 @@ def test_noise_table_bolds_only_differences_beyond_the_seed_spread(tmp_path):
     assert "| apibank-l2 | 10.0 | 15.0 | 45.0 | **+30.0** |" == rows["apibank-l2"]
     # NLL: means 1.010 and 1.020, noise 0.020, difference +0.010 -> not bold
     assert "| retention-math | 0.020 | 1.010 | 1.020 | +0.010 |" == rows["retention-math"]
+
+
+def test_judge_setting_reaches_the_evaluation(tmp_path, monkeypatch):
+    import citi.evaluation.runner as runner
+    from citi.errors import CitiError
+    from citi.reproduce.pipeline import Pipeline
+    from citi.reproduce.preset import ReproduceConfig
+
+    with pytest.raises(CitiError, match="judge"):
+        ReproduceConfig(judge={"url": "http://x/v1"})
+    with pytest.raises(CitiError, match="--judge-url"):
+        ReproduceConfig(judge={"url": "x", "model": "m"})
+    seen = {}
+    monkeypatch.setattr(runner, "evaluate", lambda *a, judge=None, **k: seen.update(j=judge))
+    config = ReproduceConfig(judge={"url": "http://judge:8000/v1", "model": "m"}, analyses=[])
+    Pipeline(config, tmp_path).evaluate("base")
+    assert seen["j"].endpoint == "http://judge:8000/v1/chat/completions" and seen["j"].model == "m"

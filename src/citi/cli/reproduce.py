@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="override the data directory")
     p.add_argument("--methods", help="comma-separated methods to train (base is always evaluated)")
     p.add_argument("--out", required=True, help="report directory, e.g. reports/tiny")
+    p.add_argument(
+        "--judge-url",
+        help="OpenAI-compatible endpoint for the judged tasks (mtbench, toolalpaca-*); "
+        "key from CITI_JUDGE_API_KEY",
+    )
+    p.add_argument("--judge-model", help="model name at --judge-url")
     p.set_defaults(func=run_reproduce)
 
 
@@ -27,6 +33,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from citi.reproduce import Pipeline, load_preset
 
     overrides = {"model": args.model, "data_dir": args.data_dir}
+    if args.judge_url or args.judge_model:
+        overrides["judge"] = {"url": args.judge_url, "model": args.judge_model}
     if args.methods:
         overrides["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
     config = load_preset(args.preset, **overrides)

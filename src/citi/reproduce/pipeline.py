@@ -103,6 +103,11 @@ class Pipeline:
 
         ev = self.config.eval
         adapter = None if run == "base" else str(self.out / "runs" / run)
+        judge = None
+        if self.config.judge:
+            from citi.evaluation.judge import Judge
+
+            judge = Judge(self.config.judge["url"], self.config.judge["model"])
         evaluate(
             self.config.model,
             ev.get("tasks", []),
@@ -112,6 +117,7 @@ class Pipeline:
             limit=ev.get("limit"),
             batch_size=ev.get("batch_size", 8),
             max_length=ev.get("max_length", 2048),
+            judge=judge,
         )
 
     def router(self) -> None:

@@ -36,6 +36,8 @@ class ReproduceConfig:
         default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
     )
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
+    # {url, model} of an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval).
+    judge: dict = field(default_factory=dict)
     # Settings of the optional "icc" and "replace" analyses (both need an `ft` run). With
     # icc.reference_dataset (e.g. codealpaca) an extra `ft` run on that data draws Fig. 2's
     # dashed lines.
@@ -61,6 +63,14 @@ class ReproduceConfig:
             raise ConfigError(f"seeds: need one or more distinct integers, got {self.seeds}")
         if any(isinstance(s, bool) or not isinstance(s, int) for s in self.seeds):
             raise ConfigError(f"seeds: must be integers, got {self.seeds}")
+        if self.judge:
+            from citi.evaluation.judge import Judge
+
+            if set(self.judge) - {"url", "model"} or not (
+                self.judge.get("url") and self.judge.get("model")
+            ):
+                raise ConfigError("judge: needs both url and model (--judge-url, --judge-model)")
+            Judge(self.judge["url"], self.judge["model"])  # validates the URL
         if "seed" in self.train:
             raise ConfigError("train.seed: set the training seeds with `seeds:` instead")
         bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
