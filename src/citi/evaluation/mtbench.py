@@ -114,7 +114,9 @@ def evaluate_mtbench(loaded, examples, batch_size, judge, data_dir=None):
     prompts, refs = load_judge_files(data_dir)
     answers = answer_turns(loaded, examples, batch_size)
     records, ratings = [], []
-    for ex, ans in zip(examples, answers, strict=True):
+    from tqdm.auto import tqdm
+
+    for ex, ans in tqdm(list(zip(examples, answers, strict=True)), desc="mtbench judge"):
         per_turn = []
         for turn in range(1, len(ans) + 1):
             reply = judge.chat(judge_messages(ex, ans, turn, prompts, refs))

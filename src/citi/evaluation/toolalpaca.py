@@ -115,7 +115,7 @@ def run_agents(loaded, examples, batch_size, simulator=None, simulator_prompt=No
         for ex in examples
     ]
     runs = [{"steps": [], "response": None, "transcript": ""} for _ in examples]
-    for _turn in range(MAX_TURNS):
+    for turn in range(MAX_TURNS):
         active = [i for i, r in enumerate(runs) if r["response"] is None]
         if not active:
             break
@@ -126,6 +126,7 @@ def run_agents(loaded, examples, batch_size, simulator=None, simulator_prompt=No
             192,
             STEP_STOPS,
             batch_size,
+            progress=f"toolalpaca turn {turn + 1} ({len(active)} running)",
         )
         for i, text in zip(active, outputs, strict=True):
             step = parse_step(text)
@@ -232,8 +233,11 @@ def evaluate_toolalpaca(loaded, examples, batch_size, judge=None, data_dir=None)
     simulator_prompt = load_template(data_dir, "Simulator.txt") if judge else None
     template = load_template(data_dir, "Evaluation.txt") if judge else None
     runs = run_agents(loaded, examples, batch_size, judge, simulator_prompt)
+    from tqdm.auto import tqdm
+
     records = []
-    for ex, run in zip(examples, runs, strict=True):
+    pairs = zip(examples, runs, strict=True)
+    for ex, run in tqdm(list(pairs), desc="toolalpaca judge", disable=judge is None, leave=False):
         golden = ex.meta["golden"]
         scores = {
             "procedure_match": float(procedure_match(run["steps"], golden)),
