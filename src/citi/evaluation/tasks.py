@@ -41,12 +41,20 @@ def _api_score(ex: Example, prediction: str) -> dict:
     return {"correct": float(verdict == apibank.CORRECT), "verdict": verdict}
 
 
-def _api_aggregate(records: list[dict]) -> dict:
-    counts = Counter(r["verdict"] for r in records)
-    return {
-        "correctness": sum(r["correct"] for r in records) / len(records),
-        "errors": {e: counts.get(e, 0) for e in apibank.ERROR_TYPES},
-    }
+def verdict_aggregate(metric: str, error_types: tuple[str, ...]) -> Callable[[list[dict]], dict]:
+    """Share of correct samples as ``metric``, plus the count of each error verdict."""
+
+    def aggregate(records: list[dict]) -> dict:
+        counts = Counter(r["verdict"] for r in records)
+        return {
+            metric: sum(r["correct"] for r in records) / len(records),
+            "errors": {e: counts.get(e, 0) for e in error_types},
+        }
+
+    return aggregate
+
+
+_api_aggregate = verdict_aggregate("correctness", apibank.ERROR_TYPES)
 
 
 def _response_score(ex: Example, prediction: str) -> dict:
@@ -60,12 +68,7 @@ def _bfcl_score(ex: Example, prediction: str) -> dict:
     return {"correct": float(verdict == bfcl.CORRECT), "verdict": verdict}
 
 
-def _bfcl_aggregate(records: list[dict]) -> dict:
-    counts = Counter(r["verdict"] for r in records)
-    return {
-        "accuracy": sum(r["correct"] for r in records) / len(records),
-        "errors": {e: counts.get(e, 0) for e in bfcl.ERROR_TYPES},
-    }
+_bfcl_aggregate = verdict_aggregate("accuracy", bfcl.ERROR_TYPES)
 
 
 def _gsm8k_prompt(ex: Example) -> list[dict]:
