@@ -182,3 +182,36 @@ def test_judge_errors_are_one_line(capsys, data_dir, tmp_path):
         ]
     )
     assert code == 2 and "--judge-url and --judge-model go together" in capsys.readouterr().err
+
+
+def test_answers_survive_a_judge_failure(tiny_llama, data_dir, monkeypatch, tmp_path):
+    _scripted(monkeypatch, [["A poem.", "4"], ["A rhyme.", "8"]])
+    with FakeJudge() as fake:
+        with pytest.raises(JudgeError):
+            evaluate(
+                "tiny-llama",
+                ["mtbench"],
+                tmp_path / "ev",
+                data_dir=data_dir,
+                loaded=tiny_llama,
+                judge=Judge(fake.url, "broken", retries=1),
+            )
+    cached = json.loads((tmp_path / "ev" / "predictions" / "mtbench.outputs.json").read_text())
+    assert cached["outputs"] == [["A poem.", "A rhyme."], ["4", "8"]]
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(generation, "generate", no_generation)
+    # the same judge again, now answering: the answers come from the cache
+    judge = Judge(fake.url, "broken", retries=1)
+    monkeypatch.setattr(judge, "_post", lambda payload: "Rating: [[6]]")
+    results = evaluate(
+        "tiny-llama",
+        ["mtbench"],
+        tmp_path / "ev",
+        data_dir=data_dir,
+        loaded=tiny_llama,
+        judge=judge,
+    )
+    assert results["tasks"]["mtbench"]["metrics"]["mean_rating"] == 6.0

@@ -110,9 +110,14 @@ def answer_turns(loaded, examples, batch_size: int, max_new_tokens: int = 512) -
     return answers
 
 
-def evaluate_mtbench(loaded, examples, batch_size, judge, data_dir=None):
+def evaluate_mtbench(loaded, examples, batch_size, judge, data_dir=None, generated=None):
+    """(metrics, records); ``generated`` caches the answers before any judging."""
     prompts, refs = load_judge_files(data_dir)
-    answers = answer_turns(loaded, examples, batch_size)
+
+    def make():
+        return answer_turns(loaded, examples, batch_size)
+
+    answers = generated(make) if generated else make()
     records, ratings = [], []
     from tqdm.auto import tqdm
 

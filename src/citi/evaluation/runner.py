@@ -68,7 +68,17 @@ def run_task(
     scoring, so a rerun after a scoring failure does not generate again."""
     examples = load_dataset(task.dataset, data_dir, limit=limit)
     if task.run is not None:
-        metrics, records = task.run(loaded, examples, batch_size, judge, data_dir)
+
+        def generated(make):  # the task's model outputs, cached before any judging
+            cached = read_json(cache) if cache is not None and cache.is_file() else None
+            if cached and cached.get("key") == key and len(cached["outputs"]) == len(examples):
+                return cached["outputs"]
+            outputs = make()
+            if cache is not None:
+                write_json_atomic(cache, {"key": key, "outputs": outputs})
+            return outputs
+
+        metrics, records = task.run(loaded, examples, batch_size, judge, data_dir, generated)
         metrics["examples"] = len(records)
         return metrics, records
     if task.kind == "loglik":

@@ -26,7 +26,8 @@ class Task:
     notes: str = ""
     extra: dict = field(default_factory=dict)
     # A task with its own loop (an agent, a multi-turn chat) instead of one generation per
-    # example: run(loaded, examples, batch_size, judge, data_dir) -> (metrics, records).
+    # example: run(loaded, examples, batch_size, judge, data_dir, generated) -> (metrics,
+    # records), where generated(make) returns make()'s outputs, cached across reruns.
     run: Callable | None = None
     needs_judge: bool = False  # skipped, with a message, when no judge endpoint is given
 
@@ -174,16 +175,16 @@ for category in bfcl.CATEGORIES:
     )
 
 
-def _toolalpaca_run(loaded, examples, batch_size, judge, data_dir):
+def _toolalpaca_run(loaded, examples, batch_size, judge, data_dir, generated=None):
     from citi.evaluation.toolalpaca import evaluate_toolalpaca
 
-    return evaluate_toolalpaca(loaded, examples, batch_size, judge, data_dir)
+    return evaluate_toolalpaca(loaded, examples, batch_size, judge, data_dir, generated)
 
 
-def _mtbench_run(loaded, examples, batch_size, judge, data_dir):
+def _mtbench_run(loaded, examples, batch_size, judge, data_dir, generated=None):
     from citi.evaluation.mtbench import evaluate_mtbench
 
-    return evaluate_mtbench(loaded, examples, batch_size, judge, data_dir)
+    return evaluate_mtbench(loaded, examples, batch_size, judge, data_dir, generated)
 
 
 for split in ("sim", "real"):

@@ -228,11 +228,16 @@ def judge_prompt(example, run: dict, template: str) -> str:
     )
 
 
-def evaluate_toolalpaca(loaded, examples, batch_size, judge=None, data_dir=None):
-    """(metrics, per-item records): judged P/R/O with a judge, else the procedure match."""
+def evaluate_toolalpaca(loaded, examples, batch_size, judge=None, data_dir=None, generated=None):
+    """(metrics, per-item records): judged P/R/O with a judge, else the procedure match.
+    ``generated`` caches the agent runs, so a judge failure does not cost the generation."""
     simulator_prompt = load_template(data_dir, "Simulator.txt") if judge else None
     template = load_template(data_dir, "Evaluation.txt") if judge else None
-    runs = run_agents(loaded, examples, batch_size, judge, simulator_prompt)
+
+    def make():
+        return run_agents(loaded, examples, batch_size, judge, simulator_prompt)
+
+    runs = generated(make) if generated else make()
     from tqdm.auto import tqdm
 
     records = []
