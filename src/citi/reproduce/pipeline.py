@@ -78,14 +78,9 @@ class Pipeline:
 
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
-    def train(self, run: str) -> None:
-        from citi.config import config_from_dict
-        from citi.train.config import TrainConfig
-        from citi.train.loop import Trainer
-
-        method = run.split("-seed")[0]
-        run_dir = self.out / "runs" / run
-        values = {
+    def _train_values(self, method: str, run: str) -> dict:
+        """TrainConfig fields of one run: the preset's shared and per-method settings."""
+        return {
             "method": method,
             "model": self.config.model,
             "data_dir": self.config.data_dir,
@@ -94,9 +89,19 @@ class Pipeline:
             **self.config.train_per_method.get(method, {}),
             "seed": self.config.seed_of(run),
         }
-        config = config_from_dict(TrainConfig, values, f"train ({run})")
+
+    def _run_trainer(self, run: str, values: dict, where: str) -> None:
+        from citi.config import config_from_dict
+        from citi.train.config import TrainConfig
+        from citi.train.loop import Trainer
+
+        run_dir = self.out / "runs" / run
+        config = config_from_dict(TrainConfig, values, where)
         resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
         Trainer(config, run_dir).run(resume=resume)
+
+    def train(self, run: str) -> None:
+        self._run_trainer(run, self._train_values(run.split("-seed")[0], run), f"train ({run})")
 
     def evaluate(self, run: str) -> None:
         from citi.evaluation.runner import evaluate
@@ -136,24 +141,11 @@ class Pipeline:
 
     def train_icc_reference(self) -> None:
         """The dashed lines of Fig. 2: a model fully fine-tuned on another ability's data."""
-        from citi.config import config_from_dict
-        from citi.train.config import TrainConfig
-        from citi.train.loop import Trainer
-
-        run_dir = self.out / "runs" / "ft-reference"
-        values = {
-            "method": "ft",
-            "model": self.config.model,
-            "data_dir": self.config.data_dir,
-            **self.config.train,
-            **self.config.train_per_method.get("ft", {}),
+        values = self._train_values("ft", "ft-reference") | {
             "tool_dataset": self.config.icc["reference_dataset"],
             "eval_datasets": [],
-            "seed": self.config.seeds[0],
         }
-        config = config_from_dict(TrainConfig, values, "icc.reference_dataset")
-        resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
-        Trainer(config, run_dir).run(resume=resume)
+        self._run_trainer("ft-reference", values, "icc.reference_dataset")
 
     def icc(self) -> None:
         from citi.analysis.icc import run_icc
