@@ -67,17 +67,17 @@ def run_task(
     """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
     scoring, so a rerun after a scoring failure does not generate again."""
     examples = load_dataset(task.dataset, data_dir, limit=limit)
+
+    def generated(make):  # one output per example, cached before scoring or judging
+        cached = read_json(cache) if cache is not None and cache.is_file() else None
+        if cached and cached.get("key") == key and len(cached["outputs"]) == len(examples):
+            return cached["outputs"]
+        outputs = make()
+        if cache is not None:
+            write_json_atomic(cache, {"key": key, "outputs": outputs})
+        return outputs
+
     if task.run is not None:
-
-        def generated(make):  # the task's model outputs, cached before any judging
-            cached = read_json(cache) if cache is not None and cache.is_file() else None
-            if cached and cached.get("key") == key and len(cached["outputs"]) == len(examples):
-                return cached["outputs"]
-            outputs = make()
-            if cache is not None:
-                write_json_atomic(cache, {"key": key, "outputs": outputs})
-            return outputs
-
         metrics, records = task.run(loaded, examples, batch_size, judge, data_dir, generated)
         metrics["examples"] = len(records)
         return metrics, records
@@ -92,11 +92,8 @@ def run_task(
         )
         return {"nll": nll, "examples": len(encoded)}, []
     prompts = [render_prompt(loaded.tokenizer, task.prompt(ex)) for ex in examples]
-    cached = read_json(cache) if cache is not None and cache.is_file() else None
-    if cached and cached.get("key") == key and len(cached["outputs"]) == len(prompts):
-        outputs = cached["outputs"]
-    else:
-        outputs = generate(
+    outputs = generated(
+        lambda: generate(
             loaded.model,
             loaded.tokenizer,
             prompts,
@@ -105,8 +102,7 @@ def run_task(
             batch_size,
             progress=f"eval {task.name}",
         )
-        if cache is not None:
-            write_json_atomic(cache, {"key": key, "outputs": outputs})
+    )
     records = []
     for ex, prompt, out in zip(examples, prompts, outputs, strict=True):
         scores = task.score(ex, out)
