@@ -7,11 +7,15 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   mi      MOLoRA (4 experts, r8) on the top 20% of components by a seeded random stand-in for
           tool importance (which components does not change the cost much), routers and experts
           trainable, routing loss on
+  rp      stage RP as the trainer runs it: routers only, B = 0, the decoder under no_grad and
+          only the routers' softmax in the graph (citi.molora.RouterPretrainingLoss)
   lora    PEFT LoRA r16 alpha 16 on every linear component
   ft      every weight trainable
   frozen  forward + backward with every weight frozen and the embedding output requiring grad
-Time: median of interleaved repetitions in this process. Memory: each variant in a fresh
-subprocess (see _harness.py). Targets: MI throughput >= 1.0x LoRA's, MI peak memory <= LoRA's.
+Each of mi, rp and lora also runs as ``-bf16``: float32 weights, bf16 autocast (what
+``--precision bf16`` does). Time: median of interleaved repetitions in this process. Memory: each
+variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's in both
+precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time <= 0.40.
 """
 
 from __future__ import annotations
@@ -40,25 +44,30 @@ from citi.loss import mean_token_loss  # noqa: E402
 from citi.models import load_model  # noqa: E402
 from citi.molora import (  # noqa: E402
     MoloraConfig,
+    RouterPretrainingLoss,
     inject_molora,
     molora_parameters,
     routing_context,
     routing_loss,
 )
 
-VARIANTS = ("mi", "lora", "ft", "frozen")
+from citi.precision import autocast  # noqa: E402
+
+VARIANTS = ("mi", "rp", "lora", "ft", "frozen", "mi-bf16", "rp-bf16", "lora-bf16")
 
 
 def build(variant: str, args):
+    precision = "bf16" if variant.endswith("-bf16") else "fp32"
+    variant = variant.removesuffix("-bf16")
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
     model = loaded.model
     comps = list_components(model)
     for p in model.parameters():
         p.requires_grad_(False)
-    if variant == "mi":
+    if variant in ("mi", "rp"):
         top = random.Random(0).sample([c.name for c in comps], round(0.2 * len(comps)))
         inject_molora(model, top, MoloraConfig())
-        params = molora_parameters(model)
+        params = molora_parameters(model, "all" if variant == "mi" else "router")
     elif variant == "lora":
         inject_lora(model, [c.path for c in comps], 16, 16)
         params = [p for n, p in model.named_parameters() if "lora_" in n]
@@ -73,17 +82,23 @@ def build(variant: str, args):
     batch = {k: v.to(loaded.device) for k, v in batch.items()}
     optimizer = torch.optim.AdamW(params, lr=1e-5) if params else None
 
+    rp_loss = RouterPretrainingLoss(model)
+
     def step():
         if variant == "frozen":
             with frozen_with_input_grads(model):
                 mean_token_loss(model, batch).backward()
             return
-        if variant == "mi":
-            with routing_context(model, batch["attention_mask"]):
+        with autocast(precision, loaded.device):
+            if variant == "mi":
+                with routing_context(model, batch["attention_mask"]):
+                    loss = mean_token_loss(model, batch)
+                    loss = loss + 0.01 * routing_loss(model, batch["task_type"])
+            elif variant == "rp":
+                ids, mask = batch["input_ids"], batch["attention_mask"]
+                loss = 0.01 * rp_loss(ids, mask, batch["task_type"])
+            else:
                 loss = mean_token_loss(model, batch)
-                loss = loss + 0.01 * routing_loss(model, batch["task_type"])
-        else:
-            loss = mean_token_loss(model, batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -123,7 +138,14 @@ def main() -> None:
             f"  {v:<7} {tps[v]:8.1f} tok/s   added memory {memory[v]['added'] / mib:8.1f} MiB"
             f"   peak {memory[v]['peak'] / mib:8.1f} MiB"
         )
-    print(f"MI / LoRA throughput        {tps['mi'] / tps['lora']:.3f}  (target >= 1.0)")
+    print(f"MI / LoRA throughput, fp32  {tps['mi'] / tps['lora']:.3f}  (target >= 1.2)")
+    print(f"MI / LoRA throughput, bf16  {tps['mi-bf16'] / tps['lora-bf16']:.3f}  (target >= 1.2)")
+    print(f"MI bf16 / fp32 throughput   {tps['mi-bf16'] / tps['mi']:.3f}  (target >= 2.0)")
+    print(f"RP / MI step time, fp32     {seconds['rp'] / seconds['mi']:.3f}  (target <= 0.40)")
+    print(
+        f"RP / MI step time, bf16     {seconds['rp-bf16'] / seconds['mi-bf16']:.3f}"
+        "  (target <= 0.40)"
+    )
     print(
         f"MI / LoRA peak memory       {memory['mi']['peak'] / memory['lora']['peak']:.3f}"
         f"  (target <= 1.0; whole process)"

@@ -28,6 +28,16 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
 
 
+def add_precision(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument(
+        "--precision",
+        default=default,
+        choices=["auto", "fp32", "bf16"],
+        help="compute precision (auto: bf16 where the hardware runs it fast, CPUs with "
+        "AVX-512 BF16 or AMX included; training keeps float32 master weights)",
+    )
+
+
 def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import add_data_dir, add_model_options, console
+from citi.cli.common import add_data_dir, add_model_options, add_precision, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         + ". `citi eval compare DIR ...` prints a side-by-side table of finished evaluations.",
     )
     add_model_options(p)
+    add_precision(p, default="auto")
     add_data_dir(p)
     p.add_argument("--adapter", help="a `citi train` run directory (or its final/)")
     p.add_argument("--tasks", help="comma-separated task names")
@@ -74,6 +75,7 @@ def run_eval(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         device=args.device,
         judge=judge,
+        precision=args.precision,
     )
     from citi.evaluation.runner import markdown_table as table
 

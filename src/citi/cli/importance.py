@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from citi.cli.common import add_data_dir, console
+from citi.cli.common import add_data_dir, add_precision, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id (default: {DEFAULT_MODEL})",
     )
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
+    add_precision(p)
     p.add_argument("--device")
     add_data_dir(p)
     p.add_argument("--abilities", help=f"ability=dataset pairs (default: {default_abilities})")
@@ -68,6 +69,7 @@ def _config_from_args(args: argparse.Namespace):
     keys = (
         "model",
         "dtype",
+        "precision",
         "device",
         "data_dir",
         "tool_ability",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import console
+from citi.cli.common import add_precision, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,13 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "key from CITI_JUDGE_API_KEY",
     )
     p.add_argument("--judge-model", help="model name at --judge-url")
+    add_precision(p)
     p.set_defaults(func=run_reproduce)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     from citi.reproduce import Pipeline, load_preset
 
-    overrides = {"model": args.model, "data_dir": args.data_dir}
+    overrides = {"model": args.model, "data_dir": args.data_dir, "precision": args.precision}
     if args.judge_url or args.judge_model:
         overrides["judge"] = {"url": args.judge_url, "model": args.judge_model}
     if args.methods:

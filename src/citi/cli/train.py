@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import add_data_dir, console
+from citi.cli.common import add_data_dir, add_precision, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--routing-loss", choices=["cv2", "paper"])
     p.add_argument("--delta", type=float, help="the paper's lambda (0.95)")
     p.add_argument("--beta", type=float, help="routing-loss weight (0.01)")
+    add_precision(p)
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--device")
     p.add_argument("--out", required=True, help="run directory")
@@ -107,6 +108,7 @@ def config_from_args(args: argparse.Namespace):
         "gradient_checkpointing",
         "eval_limit",
         "dtype",
+        "precision",
         "device",
     )
     values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
@@ -162,5 +164,6 @@ def run_train(args: argparse.Namespace) -> int:
     for entry in summary["eval"]:
         losses = ", ".join(f"{k} {v:.4f}" for k, v in entry["loss"].items())
         console.print(f"  eval loss after {entry['after']}: {losses}")
+    console.print(f"precision {summary['precision']}")
     console.print(f"adapter in {args.out}/final, log in {args.out}/metrics.jsonl")
     return 0

@@ -19,6 +19,7 @@ from citi.errors import CitiError
 from citi.evaluation.generation import generate
 from citi.evaluation.tasks import TASKS, mean_of
 from citi.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from citi.precision import resolve_precision, weights_dtype
 
 
 def get_task(name: str):
@@ -31,11 +32,20 @@ def get_task(name: str):
     return TASKS[name]
 
 
-def load_for_eval(model: str, adapter: str | None, dtype: str = "auto", device: str | None = None):
-    """A base model, with a citi adapter (MOLoRA / LoRA / UCO / FT weights) applied if given."""
+def load_for_eval(
+    model: str,
+    adapter: str | None,
+    dtype: str = "auto",
+    device: str | None = None,
+    precision: str = "fp32",
+):
+    """A base model, with a citi adapter (MOLoRA / LoRA / UCO / FT weights) applied if given.
+
+    ``precision`` is a resolved one (fp32 or bf16): with ``dtype`` auto, bf16 loads the weights
+    themselves in bfloat16, adapter included (inference needs no float32 master copy)."""
     from citi.models import load_model
 
-    loaded = load_model(model, dtype=dtype, device=device)
+    loaded = load_model(model, dtype=weights_dtype(dtype, precision), device=device)
     if adapter:
         from citi.adapters import load_adapter
 
@@ -134,6 +144,7 @@ def evaluate(
     loaded=None,
     variant: str | None = None,
     judge=None,
+    precision: str = "auto",
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
@@ -142,7 +153,23 @@ def evaluate(
     """
     out = Path(out_dir)
     specs = [get_task(t) for t in tasks]
-    results = {"model": model, "adapter": adapter, "variant": variant, "limit": limit, "tasks": {}}
+    if loaded is not None:  # an already-built model runs in the dtype it has
+        import torch
+
+        on_bf16 = next(loaded.model.parameters()).dtype == torch.bfloat16
+        precision = "bf16" if on_bf16 else "fp32"
+    else:
+        from citi.models.loader import default_device
+
+        precision = resolve_precision(precision, device or default_device())
+    results = {
+        "model": model,
+        "adapter": adapter,
+        "variant": variant,
+        "limit": limit,
+        "precision": precision,
+        "tasks": {},
+    }
     if judge is not None and judge.cache_dir is None:
         judge.cache_dir = out / "judge-cache"
     for task in specs:
@@ -153,12 +180,13 @@ def evaluate(
             continue
         done = out / "tasks" / f"{task.name}.json"
         judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
-        key = _settings_key(task, model, f"{adapter}|{variant}{judged}", limit, max_length)
+        run_id = f"{adapter}|{variant}{judged}" + ("|bf16" if precision == "bf16" else "")
+        key = _settings_key(task, model, run_id, limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
             results["tasks"][task.name] = read_json(done)
             continue
         if loaded is None:
-            loaded = load_for_eval(model, adapter, dtype, device)
+            loaded = load_for_eval(model, adapter, dtype, device, precision)
         start = time.perf_counter()
         metrics, records = run_task(
             loaded,
@@ -180,6 +208,7 @@ def evaluate(
             "metrics": metrics,
             "seconds": round(time.perf_counter() - start, 2),
             "max_new_tokens": task.max_new_tokens,
+            "precision": precision,
         }
         if records:
             with atomic_path(out / "predictions" / f"{task.name}.jsonl") as tmp:

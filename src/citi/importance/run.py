@@ -21,6 +21,7 @@ from citi.errors import ConfigError
 from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
 from citi.io import read_json, write_json_atomic
 from citi.models.loader import DEFAULT_MODEL, load_model
+from citi.precision import autocast, check_precision, resolve_precision
 from citi.selection import METHODS, select_components
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class ImportanceConfig:
     select: str = "top"
     data_dir: str | None = None
     dtype: str = "auto"
+    precision: str = "auto"  # fp32 or bf16 autocast (float64 sums either way); see citi.precision
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +75,7 @@ class ImportanceConfig:
             )
         if not 0 < self.molora_ratio < 1:
             raise ConfigError(f"--molora-ratio: must be in (0, 1), got {self.molora_ratio}")
+        check_precision(self.precision)
         if not 0 <= self.uco_ratio < 1:
             raise ConfigError(f"--uco-ratio: must be in [0, 1), got {self.uco_ratio}")
 
@@ -86,6 +89,7 @@ class ImportanceConfig:
             max_length=self.max_length,
             seed=self.seed,
             dtype=self.dtype,
+            precision=self.precision,
         )
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -156,6 +160,10 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
     for dataset in config.abilities.values():
         dataset_files(dataset, config.data_dir)
     loaded = load_model(config.model, dtype=config.dtype, device=config.device)
+    # Resolved once, so the partial results' keys and the saved config name what ran.
+    config = dataclasses.replace(
+        config, precision=resolve_precision(config.precision, loaded.device)
+    )
     components = [c.name for c in list_components(loaded.model)]
     per_ability = {}
     for ability in config.abilities:
@@ -167,7 +175,8 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
                 log.info("importance %s: reusing %s", ability, partial)
                 per_ability[ability] = saved["result"]
                 continue
-        per_ability[ability] = _score_ability(loaded, config, ability, components)
+        with autocast(config.precision, loaded.device):
+            per_ability[ability] = _score_ability(loaded, config, ability, components)
         write_json_atomic(partial, {"key": key, "result": per_ability[ability]})
     result = build_result(config, config.model, per_ability)
     selection = select_components(

@@ -3,6 +3,8 @@
 from citi.molora.config import MoloraConfig
 from citi.molora.layer import MoloraLinear
 from citi.molora.model import (
+    RouterPretrainingLoss,
+    experts_are_zero,
     importance_matrix,
     inject_molora,
     molora_layers,
@@ -13,6 +15,8 @@ from citi.molora.model import (
 )
 
 __all__ = [
+    "RouterPretrainingLoss",
+    "experts_are_zero",
     "MoloraConfig",
     "MoloraLinear",
     "importance_matrix",

@@ -41,6 +41,9 @@ class MoloraLinear(nn.Linear):
         # Routing statistics for the routing loss, set by citi.molora.model.routing_context.
         self.molora_mask: torch.Tensor | None = None  # [batch, seq] or None (inference)
         self.molora_z: list[torch.Tensor] = []  # per call: gates summed over tokens, [batch, E]
+        # Router-only mode (stage RP, see citi.molora.model.RouterPretrainingLoss): the forward
+        # runs without autograd and only the router's gates are computed with grad.
+        self.molora_router_only = False
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """Router probabilities, [..., E], computed in float32 for a stable softmax."""
@@ -50,6 +53,12 @@ class MoloraLinear(nn.Linear):
         cfg = self.molora_config
         n, r = cfg.num_experts, cfg.rank
         out = F.linear(x, self.weight, self.bias)  # [..., out]
+        if self.molora_router_only:
+            # B = 0 in RP, so the experts add exactly nothing and the output is W0 x + b; the
+            # gates alone need grad, and only through the router (x is a constant here).
+            with torch.enable_grad():
+                self._record(self.gates(x.detach()))
+            return out
         gates = self.gates(x)  # [..., E]
         expert_gates = gates[..., 1:] if cfg.null_expert else gates  # [..., N]
         ax = F.linear(self.molora_dropout(x), self.molora_A)  # [..., N*r]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from citi.components import list_components, resolve_components
+from citi.components import find_decoder_layers, list_components, resolve_components
 from citi.errors import CitiError
 from citi.molora.config import MoloraConfig
 from citi.molora.layer import MoloraLinear
@@ -66,6 +66,59 @@ def routing_context(model: nn.Module, attention_mask: torch.Tensor):
     finally:
         for layer in layers:
             layer.molora_mask = None
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass above the last layer that has a router."""
+
+
+class RouterPretrainingLoss(nn.Module):
+    """Stage RP's loss, exactly, without the model's backward pass.
+
+    In RP only the routers train and every expert's B is zero, so the LM loss does not depend on
+    the routers and no component input depends on any router: the gradient of
+    ``LM loss + beta * L_r`` with respect to a router is the gradient of its own routing-loss
+    term, computed from its input alone. So the decoder runs under ``no_grad`` (no LM head, no
+    LM loss, and no layer above the highest MOLoRA component), and the graph holds only the
+    routers' softmax. Only valid while every B is zero; :func:`experts_are_zero` checks that.
+    Distributed wrappers (DDP) wrap this module, so the router gradients are synchronised.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, task_type) -> torch.Tensor:
+        layers = molora_layers(self.model)
+        decoder = self.model.get_decoder()
+        # The decoder layer holding the highest MOLoRA component: nothing above it matters.
+        prefix, blocks = find_decoder_layers(self.model)
+        highest = max(int(n[len(prefix) + 1 :].split(".")[0]) for n in layers)
+
+        def stop(*_):
+            raise _StopForward
+
+        handle = blocks[highest].register_forward_hook(stop) if highest < len(blocks) - 1 else None
+        for layer in layers.values():
+            layer.molora_router_only = True
+        try:
+            with routing_context(self.model, attention_mask), torch.no_grad():
+                try:
+                    decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                except _StopForward:
+                    pass
+            loss = routing_loss(self.model, task_type)  # with grad: the recorded gates have it
+        finally:
+            for layer in layers.values():
+                layer.molora_router_only = False
+            if handle is not None:
+                handle.remove()
+        return loss
+
+
+def experts_are_zero(model: nn.Module) -> bool:
+    """True when every MOLoRA expert's B is zero (the state at the start of training)."""
+    return all(not layer.molora_B.any() for layer in molora_layers(model).values())
 
 
 def importance_matrix(task_type: torch.Tensor, experts: int, delta: float) -> torch.Tensor:

@@ -67,6 +67,7 @@ class Pipeline:
         values = {
             "model": self.config.model,
             "data_dir": self.config.data_dir,
+            "precision": self.config.precision,
             **self.config.importance,
         }
         run_importance(
@@ -85,6 +86,7 @@ class Pipeline:
             "model": self.config.model,
             "data_dir": self.config.data_dir,
             "selection": str(self.out / "importance" / "selection.json"),
+            "precision": self.config.precision,
             **self.config.train,
             **self.config.train_per_method.get(method, {}),
             "seed": self.config.seed_of(run),
@@ -123,6 +125,7 @@ class Pipeline:
             batch_size=ev.get("batch_size", 8),
             max_length=ev.get("max_length", 2048),
             judge=judge,
+            precision=self.config.precision,
         )
 
     def router(self) -> None:

@@ -25,6 +25,8 @@ class ReproduceConfig:
     note: str = ""  # what this preset can and cannot show; printed in the report
     model: str = "smollm2-135m-instruct"
     data_dir: str | None = None
+    # Compute precision of every step (fp32, bf16 or auto: bf16 where the hardware is fast).
+    precision: str = "auto"
     methods: list[str] = field(default_factory=lambda: ["ft", "lora", "citi"])
     # Training seeds: every method is trained (and evaluated) once per seed, so the report can
     # set the differences between methods against the run-to-run noise.
@@ -53,6 +55,9 @@ class ReproduceConfig:
         from citi.evaluation.tasks import TASKS
         from citi.train.methods import METHODS
 
+        from citi.precision import check_precision
+
+        check_precision(self.precision, "precision")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(

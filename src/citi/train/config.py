@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from citi.errors import ConfigError
 from citi.models.loader import DEFAULT_MODEL
 from citi.molora.config import MoloraConfig
+from citi.precision import check_precision
 from citi.train.methods import METHODS
 
 DEFAULT_GENERAL = {
@@ -41,7 +42,8 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
     eval_limit: int = 64
-    dtype: str = "auto"
+    dtype: str = "auto"  # weights; "auto" = float32 (the master copy under --precision bf16)
+    precision: str = "auto"  # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
     device: str | None = None
     molora: dict = field(default_factory=dict)  # MoloraConfig fields
 
@@ -79,6 +81,7 @@ class TrainConfig:
             raise ConfigError(f"--tool-limit: must be >= 1, got {self.tool_limit}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
+        check_precision(self.precision)
         self.molora_config()  # validates the MOLoRA fields
 
     @property

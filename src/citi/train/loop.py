@@ -11,6 +11,7 @@ stage.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import shutil
@@ -31,7 +32,14 @@ from citi.errors import CitiError
 from citi.io import read_json, write_json_atomic
 from citi.loss import CausalLMLoss
 from citi.models import load_model
-from citi.molora import inject_molora, routing_context, routing_loss
+from citi.molora import (
+    RouterPretrainingLoss,
+    experts_are_zero,
+    inject_molora,
+    routing_context,
+    routing_loss,
+)
+from citi.precision import autocast, resolve_precision
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order, mean_label_loss
@@ -48,10 +56,17 @@ class Trainer:
     ):
         self.config = config
         self.out = Path(out_dir)
-        self.accelerator = accelerator or Accelerator(
-            mixed_precision="bf16" if torch.cuda.is_available() else "no"
-        )
+        if config.device and config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise CitiError(f"--device: {config.device} asked for, but no CUDA device is available")
+        on_cpu = config.device == "cpu" or not torch.cuda.is_available()
+        # Float32 master weights and optimizer state; bf16 matmuls under our own autocast
+        # (accelerate's mixed_precision is process-global state, fixed by the first Accelerator).
+        self.precision = resolve_precision(config.precision, "cpu" if on_cpu else "cuda")
+        self.accelerator = accelerator or Accelerator(cpu=config.device == "cpu")
         self.stop_after_steps: int | None = None  # tests only
+        # Stage RP without the model's backward pass (exact while B = 0); tests compare it with
+        # the full backward by setting this to False.
+        self.forward_only_rp = True
         # Callables (stage, model) run around each stage, e.g. for tests and analyses.
         self.on_stage_start: list = []
         self.on_stage_end: list = []
@@ -139,8 +154,15 @@ class Trainer:
         )
         if resume_dir is not None and start_micro > 0:
             load_optimizer(resume_dir, optimizer, scheduler)
+        use_rl = stage.routing_loss and cfg.molora_config().null_expert
+        beta = cfg.molora_config().beta
+        # RP: only the routers' local routing loss has a gradient (see RouterPretrainingLoss).
+        forward_only = (
+            self.forward_only_rp and stage.group == "router" and use_rl and experts_are_zero(model)
+        )
+        loss_module = RouterPretrainingLoss(model) if forward_only else CausalLMLoss(model)
         acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
-        wrapped, optimizer, scheduler = acc.prepare(CausalLMLoss(model), optimizer, scheduler)
+        wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
         wrapped.train()
         use_rl = stage.routing_loss and cfg.molora_config().null_expert
         beta = cfg.molora_config().beta
@@ -165,19 +187,24 @@ class Trainer:
             n_accum = min(cfg.grad_accum, total_micro - group_start)  # micro-batches this step
             ctx = (
                 routing_context(model, batch["attention_mask"])
-                if use_rl
+                if use_rl and not forward_only
                 else contextlib.nullcontext()
             )
             no_sync = contextlib.nullcontext() if sync else acc.no_sync(wrapped)
-            with no_sync, ctx, acc.autocast():
-                lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
-                rl = routing_loss(model, batch["task_type"]) if use_rl else None
-                loss = lm_loss + beta * rl if rl is not None else lm_loss
+            with no_sync, ctx, autocast(self.precision, acc.device):
+                if forward_only:
+                    lm_loss = None
+                    rl = wrapped(batch["input_ids"], batch["attention_mask"], batch["task_type"])
+                    loss = beta * rl
+                else:
+                    lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
+                    rl = routing_loss(model, batch["task_type"]) if use_rl else None
+                    loss = lm_loss + beta * rl if rl is not None else lm_loss
                 acc.backward(loss / n_accum)
             window.append(
                 {
                     "loss": loss.detach(),
-                    "lm_loss": lm_loss.detach(),
+                    "lm_loss": lm_loss.detach() if lm_loss is not None else None,
                     "routing_loss": rl.detach() if rl is not None else None,
                     "tokens": int(batch["attention_mask"].sum()),
                 }
@@ -266,7 +293,15 @@ class Trainer:
     def _evaluate(self, model, label: str) -> None:
         if not self.eval_data:
             return
-        losses = {
+        with autocast(self.precision, self.accelerator.device):
+            losses = self._eval_losses(model)
+        self.eval_log.append({"after": label, "loss": losses})
+        self.accelerator.print(
+            f"eval after {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        )
+
+    def _eval_losses(self, model) -> dict[str, float]:
+        return {
             name: mean_label_loss(
                 model,
                 enc,
@@ -276,10 +311,6 @@ class Trainer:
             )
             for name, enc in self.eval_data.items()
         }
-        self.eval_log.append({"after": label, "loss": losses})
-        self.accelerator.print(
-            f"eval after {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
-        )
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self, resume: bool = False) -> dict:
@@ -303,8 +334,10 @@ class Trainer:
         self.tokenizer = loaded.tokenizer
         self.encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
         self.eval_data = build_eval_data(cfg, loaded.tokenizer)
-        if acc.is_main_process:
-            save_config(cfg, self.out / "config.yaml")
+        if acc.is_main_process:  # the resolved config: precision as it ran, never "auto"
+            save_config(
+                dataclasses.replace(cfg, precision=self.precision), self.out / "config.yaml"
+            )
         self.eval_log, self.stage_seconds, self.trainable = [], {}, {}
         start_stage, start_micro = 0, 0
         if progress is not None:
@@ -345,6 +378,7 @@ class Trainer:
             "trainable_parameters": self.trainable,
             "stage_seconds": self.stage_seconds,
             "global_steps": self.global_step,
+            "precision": self.precision,
             "eval": self.eval_log,
         }
         if acc.is_main_process:

@@ -1,0 +1,78 @@
+"""Compute precision: one setting (``--precision fp32|bf16|auto``) for training, importance,
+evaluation and benchmarks.
+
+- training and importance keep float32 weights (the master copy, and the optimizer state) and run
+  their matmuls in bfloat16 under ``torch.autocast``; importance still accumulates in float64;
+- evaluation loads the weights themselves in bfloat16 (generation is bound by reading weights,
+  and autocast would re-cast every weight at every decoding step).
+
+``auto`` means bf16 wherever the hardware runs it fast: a CUDA device with bf16 support, or a CPU
+with AVX-512 BF16 or AMX (there a bf16 matmul runs several times a float32 one; on CPUs without
+them bf16 is emulated and slower than float32). The resolved choice, never ``auto``, is what runs
+record in their config.yaml and results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+from citi.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+_CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """True when /proc/cpuinfo lists a native bf16 matmul instruction set."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in _CPU_BF16_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def fast_bf16(device: str | torch.device) -> bool:
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind == "cpu":
+        return cpu_has_fast_bf16()
+    return False
+
+
+def check_precision(precision: str, option: str = "--precision") -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            f"{option}: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    return precision
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """``fp32`` or ``bf16`` for ``device``; ``auto`` picks bf16 where it is fast."""
+    check_precision(precision)
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device: str | torch.device):
+    """A bf16 autocast region for a resolved ``bf16``, else a no-op context."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def weights_dtype(dtype: str | None, precision: str) -> str:
+    """The weight dtype of an inference-only model: an explicit ``--dtype`` wins; otherwise the
+    resolved compute precision (bfloat16 weights for bf16, float32 for fp32)."""
+    if dtype not in (None, "auto"):
+        return dtype
+    return "bfloat16" if precision == "bf16" else "float32"

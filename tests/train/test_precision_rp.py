@@ -1,0 +1,135 @@
+"""Forward-only router pre-training (stage RP) and bf16 training."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from citi.adapters import load_adapter
+from citi.loss import mean_token_loss
+from citi.models import load_model
+from citi.molora import (
+    MoloraConfig,
+    RouterPretrainingLoss,
+    inject_molora,
+    molora_parameters,
+    routing_context,
+    routing_loss,
+)
+from citi.precision import autocast, resolve_precision
+from citi.train.loop import Trainer
+from tests.helpers import small_config
+
+COMPONENTS = ["layers.0.self_attn.q_proj", "layers.1.mlp.up_proj", "layers.2.mlp.down_proj"]
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, 200, (4, 12), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0  # left padding in one row
+    labels = ids.clone()
+    labels[:, :6] = -100
+    labels[mask == 0] = -100
+    return ids, mask, labels, torch.tensor([1, 0, 1, 0])
+
+
+def _router_grads(model, forward_only: bool, precision: str):
+    ids, mask, labels, task_type = _batch()
+    routers = molora_parameters(model, "router")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in routers:
+        p.requires_grad_(True)
+        p.grad = None
+    with autocast(precision, "cpu"):
+        if forward_only:
+            loss = 0.01 * RouterPretrainingLoss(model)(ids, mask, task_type)
+        else:
+            batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+            with routing_context(model, mask):
+                loss = mean_token_loss(model, batch) + 0.01 * routing_loss(model, task_type)
+    loss.backward()
+    return [p.grad.clone() for p in routers]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_forward_only_rp_gives_the_full_backward_router_gradients(precision):
+    model = load_model("tiny-llama", device="cpu").model
+    inject_molora(model, COMPONENTS, MoloraConfig())
+    model.train()
+    full = _router_grads(model, forward_only=False, precision=precision)
+    fast = _router_grads(model, forward_only=True, precision=precision)
+    assert len(full) == 3
+    for a, b in zip(full, fast, strict=True):
+        assert a.abs().sum() > 0  # a real gradient, not two zeros
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
+
+
+def test_forward_only_rp_stops_above_the_highest_molora_layer():
+    model = load_model("tiny-llama", device="cpu").model
+    inject_molora(model, ["layers.0.self_attn.q_proj"], MoloraConfig())
+    seen = []
+    hooks = [
+        layer.register_forward_hook(lambda m, a, o, i=i: seen.append(i))
+        for i, layer in enumerate(model.model.layers)
+    ]
+    ids, mask, _, task_type = _batch()
+    loss = RouterPretrainingLoss(model)(ids, mask, task_type)
+    for h in hooks:
+        h.remove()
+    assert seen == [0] and loss.requires_grad
+
+
+def test_rp_then_mi_gives_the_same_weights_either_way(tmp_path, data_dir, selection_file):
+    finals = {}
+    for forward_only in (True, False):
+        out = tmp_path / f"fo-{forward_only}"
+        trainer = Trainer(small_config(data_dir, selection_file, method="rp-mi"), out)
+        trainer.forward_only_rp = forward_only
+        trainer.run()
+        finals[forward_only] = load_file(str(out / "final" / "adapter.safetensors"))
+        records = [json.loads(line) for line in open(out / "metrics.jsonl")]
+        rp = [r for r in records if r["stage"] == "rp"]
+        assert rp and all((r["lm_loss"] is None) == forward_only for r in rp)
+    assert finals[True].keys() == finals[False].keys()
+    for k in finals[True]:
+        torch.testing.assert_close(finals[True][k], finals[False][k], rtol=0, atol=1e-6)
+
+
+def test_bf16_training_converges_with_float32_master_weights(tmp_path, data_dir, selection_file):
+    out = tmp_path / "bf16"
+    config = small_config(
+        data_dir, selection_file, method="lora", precision="bf16", epochs={"lora": 4}
+    )
+    trainer = Trainer(config, out)
+    seen = {}
+
+    def check(stage, model):
+        seen["dtypes"] = {p.dtype for p in model.parameters()}
+        seen["model"] = model
+
+    trainer.on_stage_end.append(check)
+    summary = trainer.run()
+    assert summary["precision"] == "bf16"
+    assert seen["dtypes"] == {torch.float32}  # master weights stay float32
+    losses = [json.loads(line)["lm_loss"] for line in open(out / "metrics.jsonl")]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns
+    saved = load_file(str(out / "final" / "adapter.safetensors"))
+    assert {t.dtype for t in saved.values()} == {torch.float32}
+    assert "precision: bf16" in (out / "config.yaml").read_text()
+    # The adapter reloads onto a fresh model with identical logits, in bf16 as trained.
+    fresh = load_model("tiny-llama", device="cpu").model
+    load_adapter(fresh, out / "final")
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    trained = seen["model"].eval()
+    with torch.no_grad(), autocast("bf16", "cpu"):
+        torch.testing.assert_close(fresh(ids).logits, trained(ids).logits, rtol=0, atol=0)
+
+
+def test_auto_precision_resolves_to_a_concrete_choice():
+    assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(Exception, match="--precision"):
+        resolve_precision("fp16", "cpu")
