@@ -50,7 +50,6 @@ from citi.molora import (  # noqa: E402
     routing_context,
     routing_loss,
 )
-
 from citi.precision import autocast  # noqa: E402
 
 VARIANTS = ("mi", "rp", "lora", "ft", "frozen", "mi-bf16", "rp-bf16", "lora-bf16")

@@ -53,9 +53,8 @@ class ReproduceConfig:
 
     def __post_init__(self) -> None:
         from citi.evaluation.tasks import TASKS
-        from citi.train.methods import METHODS
-
         from citi.precision import check_precision
+        from citi.train.methods import METHODS
 
         check_precision(self.precision, "precision")
         unknown = [m for m in self.methods if m not in METHODS]
