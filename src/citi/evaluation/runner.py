@@ -8,6 +8,7 @@ skips finished tasks with the same settings. ``results.json`` and ``results.md``
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from citi.data import encode_all, load_dataset
 from citi.data.render import render_prompt
 from citi.errors import CitiError
 from citi.evaluation.generation import generate
+from citi.evaluation.intervals import interval
 from citi.evaluation.tasks import TASKS, mean_of
 from citi.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from citi.precision import resolve_precision, weights_dtype
@@ -63,6 +65,32 @@ def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+def load_task_examples(task, data_dir, limit: int | None):
+    """A task's examples; a tuple of datasets is interleaved (a, b, c, a, b, c, ...) with the
+    limit split evenly between them."""
+    if isinstance(task.dataset, str):
+        return load_dataset(task.dataset, data_dir, limit=limit)
+    n = len(task.dataset)
+    per = None if limit is None else -(-limit // n)
+    parts = [load_dataset(d, data_dir, limit=per) for d in task.dataset]
+    mixed = [ex for group in itertools.zip_longest(*parts) for ex in group if ex is not None]
+    return mixed[:limit] if limit is not None else mixed
+
+
+def add_interval(metrics: dict, primary: str, records: list[dict]) -> None:
+    """Put a 95% interval of the primary metric (Wilson or bootstrap, from the per-sample
+    scores) under ``metrics["ci"][primary]``; verdict tasks score each sample as ``correct``."""
+    if not records:
+        return
+    key = next((k for k in (primary, "correct") if k in records[0].get("scores", {})), None)
+    if key is None:
+        return
+    values = [r["scores"][key] for r in records if isinstance(r["scores"].get(key), int | float)]
+    ci = interval(values)
+    if ci is not None:
+        metrics.setdefault("ci", {})[primary] = ci
+
+
 def run_task(
     loaded,
     task,
@@ -76,7 +104,7 @@ def run_task(
 ) -> tuple[dict, list[dict]]:
     """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
     scoring, so a rerun after a scoring failure does not generate again."""
-    examples = load_dataset(task.dataset, data_dir, limit=limit)
+    examples = load_task_examples(task, data_dir, limit)
 
     def generated(make):  # one output per example, cached before scoring or judging
         cached = read_json(cache) if cache is not None and cache.is_file() else None
@@ -199,12 +227,14 @@ def evaluate(
             key,
             judge,
         )
+        primary = metrics.pop("primary", task.primary)
+        add_interval(metrics, primary, records)
         entry = {
             "key": key,
             "task": task.name,
-            "dataset": task.dataset,
+            "dataset": task.dataset if isinstance(task.dataset, str) else list(task.dataset),
             "description": task.description,
-            "primary": metrics.pop("primary", task.primary),
+            "primary": primary,
             "metrics": metrics,
             "seconds": round(time.perf_counter() - start, 2),
             "max_new_tokens": task.max_new_tokens,
@@ -220,12 +250,35 @@ def evaluate(
     return results
 
 
-def _fmt(value) -> str:
-    return f"{100 * value:.1f}" if isinstance(value, float) and value <= 1.0 else f"{value:.3f}"
+# Metrics that are not shares: printed as they are, never as percentages.
+RAW_METRICS = {"nll", "kl"}
+
+
+def format_metric(metric: str, value, ci: dict | None = None) -> str:
+    """A share as a percentage (one decimal), an NLL or KL with three decimals; with ``ci``, the
+    95% interval in brackets."""
+    if not isinstance(value, int | float):
+        return str(value)
+    if metric in RAW_METRICS:
+        text = f"{value:.3f}"
+        if ci:
+            text += f" [{ci['low']:.3f}, {ci['high']:.3f}]"
+        return text
+    text = f"{100 * value:.1f}"
+    if ci:
+        text += f" [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+    return text
+
+
+def format_entry(entry: dict, with_ci: bool = True) -> str:
+    primary = entry["primary"]
+    ci = entry["metrics"].get("ci", {}).get(primary) if with_ci else None
+    return format_metric(primary, entry["metrics"][primary], ci)
 
 
 def markdown_table(all_results: list[dict], labels: list[str]) -> str:
-    """One row per run, one column per task (its primary metric; percentages where in [0, 1])."""
+    """One row per run, one column per task: its primary metric (shares as percentages, NLL and
+    KL as they are) with its 95% interval where one was computed."""
     tasks: list[str] = []
     for r in all_results:
         tasks += [t for t in r["tasks"] if t not in tasks]
@@ -242,6 +295,6 @@ def markdown_table(all_results: list[dict], labels: list[str]) -> str:
         cells = []
         for t in tasks:
             entry = r["tasks"].get(t)
-            cells.append(_fmt(entry["metrics"][entry["primary"]]) if entry else "-")
+            cells.append(format_entry(entry) if entry else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from citi.data.example import Example
-from citi.evaluation import apibank, bfcl, metrics
+from citi.evaluation import apibank, bfcl, drift, metrics
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
-    dataset: str
+    dataset: str | tuple[str, ...]  # a tuple: the datasets interleaved, the limit split evenly
     kind: str  # "generate" or "loglik" (mean NLL of the reference answers)
     description: str
     max_new_tokens: int = 128
@@ -274,3 +274,37 @@ for ability, dataset in (
             primary="nll",
         )
     )
+# Forgetting measures that do not reward answer style (see citi.evaluation.drift).
+for ability, dataset, prompt in (
+    ("math", "gsm8k-test", _gsm8k_prompt),
+    ("knowledge", "triviaqa-test", _trivia_prompt),
+    ("code", "humaneval", lambda ex: ex.prompt_messages),
+    ("instruction", "ifeval", lambda ex: ex.prompt_messages),
+):
+    register(
+        Task(
+            f"drift-{ability}",
+            dataset,
+            "drift",
+            f"mean per-token KL(base || tuned) over the base model's greedy answers to "
+            f"{dataset} prompts (lower is better; 0 = unchanged)",
+            max_new_tokens=drift.DRIFT_NEW_TOKENS,
+            run=drift.make_drift_run(prompt),
+            primary="kl",
+        )
+    )
+
+_GENERAL_PROMPTS = {"gsm8k-test": _gsm8k_prompt, "triviaqa-test": _trivia_prompt}
+register(
+    Task(
+        "leak-tool",
+        ("gsm8k-test", "triviaqa-test", "humaneval", "ifeval"),
+        "generate",
+        "share of general prompts (GSM8K, TriviaQA, HumanEval, IFEval, interleaved) whose "
+        "greedy answer contains an API call (lower is better)",
+        max_new_tokens=96,
+        prompt=lambda ex: _GENERAL_PROMPTS.get(ex.source, lambda e: e.prompt_messages)(ex),
+        score=drift.leak_score,
+        primary="leak",
+    )
+)

@@ -7,19 +7,18 @@ from pathlib import Path
 import yaml
 
 from citi.evaluation.apibank import ERROR_TYPES
+from citi.evaluation.runner import RAW_METRICS, format_entry
 from citi.io import read_json, write_text_atomic
 
 
 def _cell(entry: dict | None, base: dict | None = None) -> str:
     if entry is None:
         return "-"
-    value = entry["metrics"][entry["primary"]]
-    if entry["primary"] == "nll":
-        text = f"{value:.3f}"
-        if base is not None:
-            text += f" ({value - base['metrics']['nll']:+.3f})"
-        return text
-    return f"{100 * value:.1f}"
+    primary = entry["primary"]
+    text = format_entry(entry)
+    if primary == "nll" and base is not None:
+        text += f" ({entry['metrics']['nll'] - base['metrics']['nll']:+.3f})"
+    return text
 
 
 def _results(out: Path, run: str) -> dict:
@@ -30,14 +29,7 @@ def _results(out: Path, run: str) -> dict:
 def main_table(out: Path, runs: list[str], tasks: list[str]) -> str:
     results = {r: _results(out, r) for r in runs}
     base = results.get("base", {})
-    head = (
-        "| method | "
-        + " | ".join(
-            f"{t} ({'NLL, Δ vs base' if t.startswith('retention') else _primary(results, t)})"
-            for t in tasks
-        )
-        + " |"
-    )
+    head = "| method | " + " | ".join(f"{t} ({_header(results, t)})" for t in tasks) + " |"
     lines = [head, "|" + " --- |" * (len(tasks) + 1)]
     for r in runs:
         cells = [_cell(results[r].get(t), base.get(t) if r != "base" else None) for t in tasks]
@@ -50,7 +42,16 @@ def _value(out: Path, run: str, task: str) -> float | None:
     if entry is None:
         return None
     value = entry["metrics"][entry["primary"]]
-    return value if entry["primary"] == "nll" else 100 * value
+    return value if entry["primary"] in RAW_METRICS else 100 * value
+
+
+def _is_raw(out: Path, config, task: str) -> bool:
+    for m in config.methods:
+        for r in config.run_names(m):
+            entry = _results(out, r).get(task)
+            if entry is not None:
+                return entry["primary"] in RAW_METRICS
+    return False
 
 
 def noise_table(out: Path, config, tasks: list[str]) -> str:
@@ -74,7 +75,7 @@ def noise_table(out: Path, config, tasks: list[str]) -> str:
         if not all((m, t) in means for m in config.methods):
             continue
         noise = max(spread[m, t] for m in config.methods)
-        fmt = "{:.3f}" if t.startswith("retention") else "{:.1f}"
+        fmt = "{:.3f}" if _is_raw(out, config, t) else "{:.1f}"
         cells = [t, fmt.format(noise)] + [fmt.format(means[m, t]) for m in config.methods]
         for a, b in pairs:
             diff = means[b, t] - means[a, t]
@@ -84,10 +85,15 @@ def noise_table(out: Path, config, tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _primary(results: dict, task: str) -> str:
+def _header(results: dict, task: str) -> str:
     for res in results.values():
         if task in res:
-            return res[task]["primary"] + " %"
+            primary = res[task]["primary"]
+            if primary == "nll":
+                return "NLL, Δ vs base"
+            if primary in RAW_METRICS:
+                return primary
+            return primary + " %"
     return ""
 
 
