@@ -133,3 +133,39 @@ def test_auto_precision_resolves_to_a_concrete_choice():
     assert resolve_precision("fp32", "cpu") == "fp32"
     with pytest.raises(Exception, match="--precision"):
         resolve_precision("fp16", "cpu")
+
+
+def test_snapshots_and_validation_split(tmp_path, data_dir, selection_file):
+    from citi.train.data import tool_training_examples
+
+    out = tmp_path / "snap"
+    config = small_config(
+        data_dir,
+        selection_file,
+        method="lora",
+        snapshots=[0.25, 0.5, 0.75],
+        validation=2,
+        epochs={"lora": 4},
+    )
+    summary = Trainer(config, out).run()
+    steps = summary["global_steps"]
+    names = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert names == sorted(summary["snapshots"]) and len(names) == 3
+    assert names[-1] == f"step-{round(0.75 * steps):05d}"
+    # A snapshot reloads like a final adapter and differs from the final weights.
+    snap = load_file(str(out / "snapshots" / names[0] / "adapter.safetensors"))
+    final = load_file(str(out / "final" / "adapter.safetensors"))
+    assert snap.keys() == final.keys()
+    assert any(not torch.equal(snap[k], final[k]) for k in snap)
+    # The held-out tool examples are logged and never trained on, whatever the seed.
+    assert all("tool-validation" in e["loss"] for e in summary["eval"])
+    for seed in (1, 2):
+        train, held = tool_training_examples(
+            small_config(data_dir, selection_file, seed=seed, validation=2)
+        )
+        assert len(held) == 2 and not {id(e) for e in train} & {id(e) for e in held}
+
+        def key(e):
+            return repr(e.messages)
+
+        assert not {key(e) for e in train} & {key(e) for e in held}

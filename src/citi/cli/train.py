@@ -50,6 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="datasets whose mean label loss is logged before and after each stage",
     )
     p.add_argument("--eval-limit", type=int, help="examples per eval dataset (64)")
+    p.add_argument(
+        "--snapshots",
+        help="fractions of all optimizer steps at which the adapter is also saved "
+        "(e.g. 0.25,0.5,0.75), under OUT/snapshots/",
+    )
+    p.add_argument(
+        "--validation",
+        type=int,
+        help="tool examples held out of training (a fixed seeded choice); their loss is logged "
+        "as tool-validation before and after each stage",
+    )
     p.add_argument("--num-experts", type=int)
     p.add_argument("--rank", type=int)
     p.add_argument("--alpha", type=float)
@@ -107,6 +118,7 @@ def config_from_args(args: argparse.Namespace):
         "save_every",
         "gradient_checkpointing",
         "eval_limit",
+        "validation",
         "dtype",
         "precision",
         "device",
@@ -114,6 +126,13 @@ def config_from_args(args: argparse.Namespace):
     values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.general:
         values["general"] = parse_abilities(args.general)
+    if args.snapshots:
+        try:
+            values["snapshots"] = [float(x) for x in args.snapshots.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--snapshots: expected fractions like 0.25,0.5, got {args.snapshots!r}"
+            ) from None
     if args.eval_datasets:
         values["eval_datasets"] = [d.strip() for d in args.eval_datasets.split(",") if d.strip()]
     molora = {

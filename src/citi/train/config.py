@@ -42,6 +42,12 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
     eval_limit: int = 64
+    # Fractions of all optimizer steps (e.g. [0.25, 0.5, 0.75]) at which the adapter is also
+    # saved, under snapshots/step-NNNNN/, for learning-vs-forgetting curves.
+    snapshots: list[float] = field(default_factory=list)
+    # Tool examples held out of training (after the --tool-limit sample) as a validation set;
+    # their mean label loss is logged like --eval under the name "tool-validation".
+    validation: int = 0
     dtype: str = "auto"  # weights; "auto" = float32 (the master copy under --precision bf16)
     precision: str = "auto"  # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
     device: str | None = None
@@ -77,6 +83,13 @@ class TrainConfig:
         ):
             if not isinstance(value, int) or value < low:
                 raise ConfigError(f"{opt}: must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.snapshots, list) or not all(
+            isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 1
+            for f in self.snapshots
+        ):
+            raise ConfigError(f"--snapshots: fractions in (0, 1), got {self.snapshots!r}")
+        if not isinstance(self.validation, int) or self.validation < 0:
+            raise ConfigError(f"--validation: must be an integer >= 0, got {self.validation!r}")
         if self.tool_limit is not None and self.tool_limit < 1:
             raise ConfigError(f"--tool-limit: must be >= 1, got {self.tool_limit}")
         if not 0 <= self.warmup_ratio < 1:

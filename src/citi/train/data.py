@@ -11,12 +11,41 @@ from citi.data.render import Encoded
 from citi.errors import ConfigError
 from citi.loss import label_token_ce
 
+VALIDATION_SEED = "tool-validation"
+
+
+def split_validation(examples: list, n: int) -> tuple[list, list]:
+    """(rest, validation): ``n`` examples held out by a fixed seeded choice that does not depend
+    on the training seed, so every seed of a sweep trains without them and scores on them."""
+    if n <= 0:
+        return examples, []
+    if n >= len(examples):
+        raise ConfigError(
+            f"--validation: {n} held-out examples leave none of the {len(examples)} to train on"
+        )
+    held = set(random.Random(VALIDATION_SEED).sample(range(len(examples)), n))
+    rest = [e for i, e in enumerate(examples) if i not in held]
+    return rest, [examples[i] for i in sorted(held)]
+
+
+def tool_training_examples(config) -> tuple[list, list]:
+    """(training tool examples, validation examples) of a run."""
+    if not config.validation:
+        tool = load_dataset(
+            config.tool_dataset, config.data_dir, limit=config.tool_limit, seed=config.seed
+        )
+        return tool, []
+    rest, validation = split_validation(
+        load_dataset(config.tool_dataset, config.data_dir), config.validation
+    )
+    if config.tool_limit is not None and config.tool_limit < len(rest):
+        rest = random.Random(config.seed).sample(rest, config.tool_limit)
+    return rest, validation
+
 
 def build_training_data(config, tokenizer) -> tuple[list[Encoded], dict]:
     """Encoded training examples and a summary of what went in (recorded with the run)."""
-    tool = load_dataset(
-        config.tool_dataset, config.data_dir, limit=config.tool_limit, seed=config.seed
-    )
+    tool, _ = tool_training_examples(config)
     sources = {config.tool_dataset: len(tool)}
     examples = tool
     if config.use_mix:
@@ -49,6 +78,11 @@ def epoch_order(n: int, seed: int, stage: int, epoch: int, multiple: int) -> lis
 def build_eval_data(config, tokenizer) -> dict[str, list[Encoded]]:
     """The first ``eval_limit`` examples of each evaluation dataset, encoded."""
     out = {}
+    _, validation = tool_training_examples(config)
+    if validation:
+        out["tool-validation"] = encode_all(
+            tokenizer, [e for e in validation if e.target is not None], config.max_length
+        )
     for name in config.eval_datasets:
         examples = load_dataset(name, config.data_dir, limit=config.eval_limit)
         out[name] = encode_all(

@@ -134,6 +134,29 @@ class Trainer:
         meta["trained_base_tensors"] = len(base_keys)
         return loaded, model, meta, base_keys
 
+    def _stage_size(self, stage) -> tuple[int, int, int]:
+        """(micro-batches per epoch, micro-batches in the stage, optimizer steps in the stage)."""
+        micro_size = self.config.batch_size * self.accelerator.num_processes
+        per_epoch = math.ceil(len(self.encoded) / micro_size)
+        total_micro = max(1, math.ceil(stage.epochs * per_epoch))
+        return per_epoch, total_micro, math.ceil(total_micro / self.config.grad_accum)
+
+    def _snapshot_steps(self) -> dict[int, float]:
+        """Global optimizer step -> the fraction of all steps it was asked for."""
+        total = sum(self._stage_size(s)[2] for s in self.config.stages())
+        steps = {}
+        for fraction in sorted(self.config.snapshots):
+            steps.setdefault(min(total, max(1, round(fraction * total))), fraction)
+        return steps
+
+    def _save_snapshot(self, model) -> None:
+        fraction = self.snapshot_steps.get(self.global_step)
+        if fraction is None or not self.accelerator.is_main_process:
+            return
+        path = self.out / "snapshots" / f"step-{self.global_step:05d}"
+        meta = {**self.meta, "snapshot": {"step": self.global_step, "fraction": fraction}}
+        save_adapter(model, path, meta, self.base_keys)
+
     # -- one stage -----------------------------------------------------------------------------
     def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
         cfg, acc = self.config, self.accelerator
@@ -145,9 +168,7 @@ class Trainer:
             f"lr {stage.lr}, {stage.epochs} epoch(s)"
         )
         micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
-        per_epoch = math.ceil(len(self.encoded) / micro_size)
-        total_micro = max(1, math.ceil(stage.epochs * per_epoch))
-        total_steps = math.ceil(total_micro / cfg.grad_accum)
+        per_epoch, total_micro, total_steps = self._stage_size(stage)
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
         scheduler = get_cosine_schedule_with_warmup(
             optimizer, round(cfg.warmup_ratio * total_steps), total_steps
@@ -218,6 +239,7 @@ class Trainer:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             self.global_step += 1
+            self._save_snapshot(model)
             record = self._log_step(
                 stage,
                 index,
@@ -331,8 +353,10 @@ class Trainer:
                 )
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         loaded, model, meta, self.base_keys = self._build_model()
+        self.meta = meta
         self.tokenizer = loaded.tokenizer
         self.encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
+        self.snapshot_steps = self._snapshot_steps()
         self.eval_data = build_eval_data(cfg, loaded.tokenizer)
         if acc.is_main_process:  # the resolved config: precision as it ran, never "auto"
             save_config(
@@ -379,6 +403,9 @@ class Trainer:
             "stage_seconds": self.stage_seconds,
             "global_steps": self.global_step,
             "precision": self.precision,
+            "snapshots": {
+                f"step-{step:05d}": fraction for step, fraction in self.snapshot_steps.items()
+            },
             "eval": self.eval_log,
         }
         if acc.is_main_process:

@@ -65,6 +65,15 @@ METHODS: dict[str, Method] = {
             needs_selection=False,
         ),
         Method(
+            "lora-dm",
+            "control: PEFT LoRA (r16, alpha 16) on every linear component, trained on the same "
+            "mixed data as CITI (the paper's +DM rows: is CITI's retention just the data mix?)",
+            (Stage("lora", "lora", 2e-4, 2),),
+            adapter="lora",
+            mix=True,
+            needs_selection=False,
+        ),
+        Method(
             "uco-only",
             "ablation: stage 3 alone (UCO components, no MOLoRA)",
             (replace(UCO, routing_loss=False),),
