@@ -203,3 +203,53 @@ def test_judge_setting_reaches_the_evaluation(tmp_path, monkeypatch):
     config = ReproduceConfig(judge={"url": "http://judge:8000/v1", "model": "m"}, analyses=[])
     Pipeline(config, tmp_path).evaluate("base")
     assert seen["j"].endpoint == "http://judge:8000/v1/chat/completions" and seen["j"].model == "m"
+
+
+def test_tradeoff_figure_verdicts_variants_and_snapshots(tmp_path, data_dir):
+    preset = {
+        "name": "tradeoff",
+        "model": "tiny-llama",
+        "data_dir": str(data_dir),
+        "precision": "fp32",
+        "methods": ["ft", "lora", "citi-a16"],
+        "variants": {"citi-a16": {"method": "citi", "molora": {"alpha": 16}}},
+        "seeds": [1, 2],
+        "decisive": False,
+        "analyses": ["jaccard", "router"],
+        "importance": {"samples": 4, "batch_size": 2, "max_length": 160},
+        "train": {
+            "tool_limit": 6,
+            "mix_per_source": 2,
+            "max_length": 160,
+            "batch_size": 2,
+            "grad_accum": 1,
+            "save_every": 0,
+            "snapshots": [0.5],
+        },
+        "eval": {
+            "tasks": ["retention-tool", "drift-math", "leak-tool"],
+            "limit": 2,
+            "batch_size": 2,
+            "router_examples": 2,
+        },
+        "snapshot_eval": {"tasks": ["retention-tool", "drift-math"], "limit": 2},
+    }
+    path = tmp_path / "tradeoff.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    out = tmp_path / "report"
+    assert main(["reproduce", "--preset", str(path), "--out", str(out)]) == 0
+    # The variant trained as CITI with its own alpha.
+    config = yaml.safe_load((out / "runs" / "citi-a16-seed2" / "config.yaml").read_text())
+    assert config["method"] == "citi" and config["molora"]["alpha"] == 16
+    result = json.loads((out / "analysis" / "tradeoff.json").read_text())
+    curve = result["curves"]["citi-a16"]
+    assert curve["fractions"] == [0.0, 0.5, 1.0]
+    assert all(len(v) == 2 for v in curve["drift"])  # both seeds at every point
+    assert curve["drift"][0] == [0.0, 0.0] and all(d > 0 for d in curve["drift"][-1])
+    claims = {r["claim"]: r["verdict"] for r in result["verdicts"]}
+    assert "general drift of citi-a16 < lora's" in claims
+    assert "tool gain of citi-a16 > lora's" in claims
+    assert set(claims.values()) <= {"holds", "does not hold", "cannot tell"}
+    report = (out / "report.md").read_text()
+    assert "analysis/tradeoff.png" in report and "(too small to decide)" in report
+    assert (out / "analysis" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"

@@ -32,6 +32,11 @@ class Pipeline:
         runs = [r for m in cfg.methods for r in cfg.run_names(m)]
         steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
         steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
+        if cfg.snapshot_eval:
+            steps.append(("eval-snapshots-base", lambda: self.evaluate_snapshots("base")))
+            steps += [(f"eval-snapshots-{r}", lambda r=r: self.evaluate_snapshots(r)) for r in runs]
+        if any(t.startswith("drift-") for t in cfg.eval.get("tasks", [])):
+            steps.append(("analysis-tradeoff", self.tradeoff))
         if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
             steps.append(("analysis-router", self.router))
         if "icc" in cfg.analyses:
@@ -40,6 +45,10 @@ class Pipeline:
             steps.append(("analysis-icc", self.icc))
         if "replace" in cfg.analyses:
             steps.append(("analysis-replace", self.replace))
+        if any(t.startswith("drift-") for t in cfg.eval.get("tasks", [])):
+            # Last before the report: its verdicts read the router, Jaccard and ICC results.
+            steps.remove(("analysis-tradeoff", self.tradeoff))
+            steps.append(("analysis-tradeoff", self.tradeoff))
         steps.append(("report", self.report))
         return steps
 
@@ -79,9 +88,12 @@ class Pipeline:
 
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
-    def _train_values(self, method: str, run: str) -> dict:
-        """TrainConfig fields of one run: the preset's shared and per-method settings."""
-        return {
+    def _train_values(self, name: str, run: str) -> dict:
+        """TrainConfig fields of one run: the preset's shared, per-method and variant settings."""
+        method = self.config.method_of(name)
+        variant = {k: v for k, v in self.config.variants.get(name, {}).items() if k != "method"}
+        molora = {**self.config.train.get("molora", {}), **variant.pop("molora", {})}
+        values = {
             "method": method,
             "model": self.config.model,
             "data_dir": self.config.data_dir,
@@ -89,8 +101,12 @@ class Pipeline:
             "precision": self.config.precision,
             **self.config.train,
             **self.config.train_per_method.get(method, {}),
+            **variant,
             "seed": self.config.seed_of(run),
         }
+        if molora:
+            values["molora"] = molora
+        return values
 
     def _run_trainer(self, run: str, values: dict, where: str) -> None:
         from citi.config import config_from_dict
@@ -127,6 +143,38 @@ class Pipeline:
             judge=judge,
             precision=self.config.precision,
         )
+
+    def evaluate_snapshots(self, run: str) -> None:
+        """The cheap snapshot tasks on each training snapshot and on the final adapter (or on
+        the base model), for the trade-off figure's lines."""
+        from citi.evaluation.runner import evaluate
+
+        ev = self.config.snapshot_eval
+        root = self.out / "eval-snapshots" / run
+        if run == "base":
+            targets = [(None, 0.0, root)]
+        else:
+            run_dir = self.out / "runs" / run
+            fractions = read_json(run_dir / "summary.json").get("snapshots", {})
+            targets = [(run_dir / "snapshots" / s, f, root / s) for s, f in fractions.items()]
+            targets.append((run_dir / "final", 1.0, root / "final"))
+        for adapter, fraction, where in targets:
+            evaluate(
+                self.config.model,
+                ev.get("tasks", []),
+                where,
+                adapter=str(adapter) if adapter else None,
+                data_dir=self.config.data_dir,
+                limit=ev.get("limit"),
+                batch_size=self.config.eval.get("batch_size", 8),
+                precision=self.config.precision,
+            )
+            write_json_atomic(where / "fraction.json", {"fraction": fraction})
+
+    def tradeoff(self) -> None:
+        from citi.reproduce.tradeoff import write_tradeoff
+
+        write_tradeoff(self.out, self.config)
 
     def router(self) -> None:
         from citi.analysis.router import run_router_analysis

@@ -37,6 +37,14 @@ class ReproduceConfig:
     eval: dict = field(
         default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
     )
+    # Named runs beyond the built-in methods: name -> {method: M, ...TrainConfig fields}, e.g.
+    # citi-alpha16: {method: citi, molora: {alpha: 16}}. Their names go in `methods`.
+    variants: dict = field(default_factory=dict)
+    # Snapshot evaluation for the trade-off figure: {tasks: [...], limit: N}; the snapshots
+    # themselves are asked for with train.snapshots (fractions of training).
+    snapshot_eval: dict = field(default_factory=dict)
+    # False for presets too small to decide anything: verdicts are printed as such.
+    decisive: bool = True
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
     # {url, model} of an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval).
     judge: dict = field(default_factory=dict)
@@ -57,7 +65,12 @@ class ReproduceConfig:
         from citi.train.methods import METHODS
 
         check_precision(self.precision, "precision")
-        unknown = [m for m in self.methods if m not in METHODS]
+        for name, spec in self.variants.items():
+            if not isinstance(spec, dict) or spec.get("method") not in METHODS:
+                raise ConfigError(f"variants.{name}: needs method: one of {', '.join(METHODS)}")
+            if name in METHODS or "-seed" in name:
+                raise ConfigError(f"variants.{name}: the name clashes with a method or a seed run")
+        unknown = [m for m in self.methods if m not in METHODS and m not in self.variants]
         if unknown:
             raise ConfigError(
                 f"--methods: unknown method(s) {', '.join(unknown)}; choose from "
@@ -80,6 +93,9 @@ class ReproduceConfig:
         bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
+        bad = [t for t in self.snapshot_eval.get("tasks", []) if t not in TASKS]
+        if bad:
+            raise ConfigError(f"snapshot_eval.tasks: unknown task(s) {', '.join(bad)}")
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")
@@ -87,6 +103,10 @@ class ReproduceConfig:
             raise ConfigError(
                 "analyses: icc and replace compare against the `ft` run; add ft to --methods"
             )
+
+    def method_of(self, name: str) -> str:
+        """The training method of a method or variant name."""
+        return self.variants[name]["method"] if name in self.variants else name
 
     def run_names(self, method: str) -> list[str]:
         """Run names of ``method``, one per seed; the first seed keeps the plain method name."""

@@ -146,6 +146,30 @@ def write_report(config, out: Path, steps: dict) -> Path:
     parts = [f"# CITI reproduction: preset `{config.name}`", ""]
     if config.note:
         parts += [f"> {config.note.strip()}", ""]
+    tradeoff = out / "analysis" / "tradeoff.json"
+    if tradeoff.is_file():
+        from citi.reproduce.tradeoff import verdict_table
+
+        result = read_json(tradeoff)
+        parts += [
+            "## Headline: tool gain against general drift",
+            "",
+            "x: the drop of the API-Bank tool NLL against the base model; y: the mean over the "
+            "drift tasks of KL(base ‖ tuned) on the base model's own greedy answers to held-out "
+            "general prompts (it does not reward learning an answer style). Lines go through "
+            "the training snapshots (cheap subsets), stars are the final full evaluations."
+            + ("" if config.decisive else " **This preset is too small to decide anything.**"),
+            "",
+        ]
+        if (out / "analysis" / "tradeoff.png").is_file():
+            parts += ["![Trade-off](analysis/tradeoff.png)", ""]
+        parts += [
+            "Verdicts (rules in `citi/reproduce/tradeoff.py`: a difference between methods "
+            "counts only beyond the largest seed spread of either):",
+            "",
+            verdict_table(result, config.decisive),
+            "",
+        ]
     parts += [
         "## Tool use and general abilities (shaped like the paper's Table 3)",
         "",
