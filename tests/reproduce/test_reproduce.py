@@ -99,7 +99,7 @@ def test_reproduce_end_to_end_and_resume(tmp_path, data_dir, monkeypatch):
     assert main(["reproduce", "--preset", str(_preset(tmp_path, data_dir)), "--out", str(out)]) == 0
 
 
-@pytest.mark.parametrize("name", ["tiny", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "smol", "cpu", "paper"])
 def test_shipped_presets_load(name, monkeypatch):
     monkeypatch.chdir(ROOT)
     config = load_preset(name)

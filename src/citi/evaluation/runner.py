@@ -173,6 +173,7 @@ def evaluate(
     variant: str | None = None,
     judge=None,
     precision: str = "auto",
+    task_limits: dict[str, int] | None = None,
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
@@ -209,7 +210,8 @@ def evaluate(
         done = out / "tasks" / f"{task.name}.json"
         judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
         run_id = f"{adapter}|{variant}{judged}" + ("|bf16" if precision == "bf16" else "")
-        key = _settings_key(task, model, run_id, limit, max_length)
+        task_limit = (task_limits or {}).get(task.name, limit)
+        key = _settings_key(task, model, run_id, task_limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
             results["tasks"][task.name] = read_json(done)
             continue
@@ -220,7 +222,7 @@ def evaluate(
             loaded,
             task,
             data_dir,
-            limit,
+            task_limit,
             batch_size,
             max_length,
             out / "predictions" / f"{task.name}.outputs.json",
@@ -239,6 +241,7 @@ def evaluate(
             "seconds": round(time.perf_counter() - start, 2),
             "max_new_tokens": task.max_new_tokens,
             "precision": precision,
+            "limit": task_limit,
         }
         if records:
             with atomic_path(out / "predictions" / f"{task.name}.jsonl") as tmp:

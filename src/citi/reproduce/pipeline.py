@@ -142,6 +142,7 @@ class Pipeline:
             max_length=ev.get("max_length", 2048),
             judge=judge,
             precision=self.config.precision,
+            task_limits=ev.get("task_limits"),
         )
 
     def evaluate_snapshots(self, run: str) -> None:

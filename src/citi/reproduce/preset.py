@@ -93,6 +93,22 @@ class ReproduceConfig:
         bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
+        for section, allowed in (
+            (
+                "eval",
+                {"tasks", "limit", "batch_size", "max_length", "router_examples", "task_limits"},
+            ),
+            ("snapshot_eval", {"tasks", "limit"}),
+        ):
+            typos = sorted(set(getattr(self, section)) - allowed)
+            if typos:
+                raise ConfigError(
+                    f"{section}: unknown key(s) {', '.join(typos)}; "
+                    f"known: {', '.join(sorted(allowed))}"
+                )
+        bad = [t for t in self.eval.get("task_limits", {}) if t not in self.eval.get("tasks", [])]
+        if bad:
+            raise ConfigError(f"eval.task_limits: task(s) not in eval.tasks: {', '.join(bad)}")
         bad = [t for t in self.snapshot_eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"snapshot_eval.tasks: unknown task(s) {', '.join(bad)}")
