@@ -37,6 +37,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def clean_stale_temps(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed ``atomic_path`` left in ``directory`` (``.NAME.*.tmp`` and
+    ``.NAME.*.old``); call it only where no other process is writing. Returns what went."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [
+        p
+        for p in directory.iterdir()
+        if p.name.startswith(".") and p.name.endswith((".tmp", ".old")) and p.is_dir()
+    ]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

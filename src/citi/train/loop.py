@@ -29,7 +29,7 @@ from citi.components import list_components
 from citi.config import save_config
 from citi.data import PaddingCollator
 from citi.errors import CitiError
-from citi.io import read_json, write_json_atomic
+from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss
 from citi.models import load_model
 from citi.molora import (
@@ -340,6 +340,8 @@ class Trainer:
         set_seed(cfg.seed)
         self.selection = self._load_selection()
         self.out.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            clean_stale_temps(self.out)  # left by a kill during a checkpoint write
         ckpt = self.out / "checkpoint"
         progress = read_progress(ckpt) if resume else None
         if resume and progress is None and (self.out / "summary.json").is_file():
