@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "MT-Bench and ToolAlpaca and simulates ToolAlpaca's APIs; key from CITI_JUDGE_API_KEY",
     )
     p.add_argument("--judge-model", help="the model name to ask at --judge-url")
+    p.add_argument(
+        "--unsafe-code",
+        action="store_true",
+        help="run HumanEval's generated code even where no OS-level sandbox works "
+        "(without it, such a machine refuses the humaneval task)",
+    )
     p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=run_eval)
 
@@ -76,6 +82,7 @@ def run_eval(args: argparse.Namespace) -> int:
         device=args.device,
         judge=judge,
         precision=args.precision,
+        unsafe_code=args.unsafe_code,
     )
     from citi.evaluation.runner import markdown_table as table
 

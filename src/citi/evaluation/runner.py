@@ -174,14 +174,57 @@ def evaluate(
     judge=None,
     precision: str = "auto",
     task_limits: dict[str, int] | None = None,
+    unsafe_code: bool = False,
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
     ``loaded`` evaluates an already-built model (e.g. one with replaced weights) instead of
     loading ``model`` + ``adapter``; ``variant`` names it in the resume key and the results.
     """
-    out = Path(out_dir)
+    from citi.evaluation import sandbox
+
     specs = [get_task(t) for t in tasks]
+    sandbox.clean_stale_sandboxes()
+    previous, sandbox.UNSAFE_ALLOWED = sandbox.UNSAFE_ALLOWED, unsafe_code
+    try:
+        return _evaluate(
+            model,
+            specs,
+            Path(out_dir),
+            adapter,
+            data_dir,
+            limit,
+            batch_size,
+            max_length,
+            dtype,
+            device,
+            loaded,
+            variant,
+            judge,
+            precision,
+            task_limits,
+        )
+    finally:
+        sandbox.UNSAFE_ALLOWED = previous
+
+
+def _evaluate(
+    model,
+    specs,
+    out,
+    adapter,
+    data_dir,
+    limit,
+    batch_size,
+    max_length,
+    dtype,
+    device,
+    loaded,
+    variant,
+    judge,
+    precision,
+    task_limits,
+) -> dict:
     if loaded is not None:  # an already-built model runs in the dtype it has
         import torch
 

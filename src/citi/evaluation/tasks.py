@@ -120,7 +120,14 @@ def _humaneval_score(ex: Example, prediction: str) -> dict:
         ex.meta["code_prompt"], prediction, ex.meta["test"], ex.meta["entry_point"]
     )
     result = run_program(program, timeout=10.0)
-    return {"pass@1": float(result.passed), "status": result.status}
+    return {"pass@1": float(result.passed), "status": result.status, "isolation": result.isolation}
+
+
+def _humaneval_aggregate(records: list[dict]) -> dict:
+    """pass@1 plus the sandbox isolation level that was in force (see citi.evaluation.sandbox)."""
+    out = mean_of(records)
+    out["isolation"] = sorted({r.get("isolation", "") for r in records})
+    return out
 
 
 API_STOPS = ("\n\n", "<|im_end|>")
@@ -255,6 +262,7 @@ register(
         "HumanEval pass@1 (greedy), run in a limited subprocess",
         max_new_tokens=384,
         score=_humaneval_score,
+        aggregate=_humaneval_aggregate,
         primary="pass@1",
     )
 )
