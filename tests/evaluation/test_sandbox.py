@@ -135,3 +135,21 @@ def test_stale_sandbox_directories_are_removed(tmp_path, monkeypatch):
     assert sandbox.clean_stale_sandboxes() == 1
     assert not dead.exists() and alive.exists()
     assert Path(alive).is_dir()
+
+
+@pytest.mark.slow
+def test_every_canonical_humaneval_solution_passes_in_the_sandbox():
+    from citi.data import load_dataset
+
+    examples = load_dataset("humaneval-solutions")
+    assert len(examples) == 164
+    failed = []
+    for ex in examples:
+        m = ex.meta
+        program = humaneval_program(
+            m["code_prompt"], m["canonical_solution"], m["test"], m["entry_point"]
+        )
+        result = run_program(program, timeout=20)
+        if not result.passed:
+            failed.append((m["task_id"], result.status, result.detail[-200:]))
+    assert not failed, failed[:3]
