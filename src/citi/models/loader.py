@@ -52,6 +52,23 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str) -> str:
+    """A device torch understands and this machine has, else one error line naming --device."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise CitiError(f"--device: unknown device {device!r} (e.g. cpu, cuda, cuda:1)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise CitiError(f"--device: {device} asked for, but no CUDA device is available")
+    if kind == "cuda":
+        index = torch.device(device).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise CitiError(f"--device: {device}: only {torch.cuda.device_count()} CUDA device(s)")
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise CitiError(f"--device: unsupported device type {kind!r}")
+    return device
+
+
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     """float32 on CPU (bf16 matmuls are slow there), bfloat16 on CUDA, unless ``--dtype`` says."""
     if dtype is None or dtype == "auto":
@@ -132,7 +149,7 @@ def load_model(
     device: str | None = None,
 ) -> LoadedModel:
     """Load a causal LM and tokenizer from an alias, a directory, a ``.gguf`` file or a hub id."""
-    device = device or default_device()
+    device = check_device(device or default_device())
     torch_dtype = resolve_dtype(dtype, device)
     kind, source, _ = _resolve_source(spec)
     if kind == "tiny":

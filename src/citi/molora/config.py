@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from citi.errors import ConfigError
@@ -34,6 +35,16 @@ class MoloraConfig:
             raise ConfigError(f"--num-experts: must be an integer >= 1, got {self.num_experts!r}")
         if not isinstance(self.rank, int) or self.rank < 1:
             raise ConfigError(f"--rank: must be an integer >= 1, got {self.rank!r}")
+        for opt, value in (
+            ("--alpha", self.alpha),
+            ("--dropout", self.dropout),
+            ("--delta", self.delta),
+            ("--beta", self.beta),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{opt}: must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{opt}: must be finite, got {value}")
         if not self.alpha > 0:
             raise ConfigError(f"--alpha: must be > 0, got {self.alpha}")
         if not 0 <= self.dropout < 1:

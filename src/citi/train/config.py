@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from citi.errors import ConfigError
@@ -9,6 +10,8 @@ from citi.models.loader import DEFAULT_MODEL
 from citi.molora.config import MoloraConfig
 from citi.precision import check_precision
 from citi.train.methods import METHODS
+
+MAX_EPOCHS = 1000  # beyond this a run is a typo (1e12 would run for ever)
 
 DEFAULT_GENERAL = {
     "math": "gsm8k",
@@ -71,8 +74,11 @@ class TrainConfig:
                         f"{opt}: method {self.method} has no stage {name!r} "
                         f"(stages: {', '.join(sorted(stage_names))})"
                     )
-                if not value > 0:
-                    raise ConfigError(f"{opt}: {name} must be > 0, got {value}")
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ConfigError(f"{opt}: {name} must be a number, got {value!r}")
+                limit = MAX_EPOCHS if opt == "--epochs" else 1.0
+                if not (math.isfinite(value) and 0 < value <= limit):
+                    raise ConfigError(f"{opt}: {name} must be in (0, {limit:g}], got {value}")
         for opt, value, low in (
             ("--batch-size", self.batch_size, 1),
             ("--grad-accum", self.grad_accum, 1),
@@ -90,10 +96,25 @@ class TrainConfig:
             raise ConfigError(f"--snapshots: fractions in (0, 1), got {self.snapshots!r}")
         if not isinstance(self.validation, int) or self.validation < 0:
             raise ConfigError(f"--validation: must be an integer >= 0, got {self.validation!r}")
+        if self.tool_limit is not None and (
+            isinstance(self.tool_limit, bool) or not isinstance(self.tool_limit, int)
+        ):
+            raise ConfigError(f"--tool-limit: must be an integer, got {self.tool_limit!r}")
         if self.tool_limit is not None and self.tool_limit < 1:
             raise ConfigError(f"--tool-limit: must be >= 1, got {self.tool_limit}")
+        for opt, value in (
+            ("--warmup-ratio", self.warmup_ratio),
+            ("--weight-decay", self.weight_decay),
+            ("--max-grad-norm", self.max_grad_norm),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{opt}: must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{opt}: must be a finite number >= 0, got {value}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed: must be an integer >= 0, got {self.seed!r}")
         check_precision(self.precision)
         self.molora_config()  # validates the MOLoRA fields
 

@@ -235,6 +235,7 @@ class Trainer:
             grad_norm = (
                 acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
             )
+            self._check_finite(stage, window, grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -262,6 +263,22 @@ class Trainer:
                 raise Interrupted(f"stopped after {self.global_step} steps")
         bar.close()
         return n_trainable
+
+    def _check_finite(self, stage, window: list[dict], grad_norm) -> None:
+        """Stop on a non-finite loss or gradient norm before it reaches the weights: the last
+        checkpoint stays as it was and no final weights are written."""
+        losses = torch.stack([w["loss"].float() for w in window])
+        bad = not bool(torch.isfinite(losses).all())
+        value = "loss " + ", ".join(f"{float(x):g}" for x in losses)
+        if not bad and grad_norm is not None and not math.isfinite(float(grad_norm)):
+            bad, value = True, f"gradient norm {float(grad_norm):g}"
+        if bad:
+            kept = (self.out / "checkpoint").is_dir()
+            raise CitiError(
+                f"stage {stage.name}, step {self.global_step + 1}: non-finite {value}; stopped "
+                + ("(the last checkpoint is kept; " if kept else "(")
+                + "no final weights written). Check --lr, --beta and the data"
+            )
 
     def _log_step(self, stage, index, epoch, micro, window, grad_norm, lr, seconds) -> dict:
         acc = self.accelerator
