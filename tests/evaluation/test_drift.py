@@ -98,3 +98,16 @@ def test_drift_and_leak_tasks_end_to_end(tmp_path, data_dir):
     entry = result["tasks"]["drift-math"]
     assert entry["metrics"]["kl"] > 0
     assert entry["metrics"]["ci"]["kl"]["method"] == "bootstrap"
+
+
+def test_task_names_are_unique_and_versions_change_the_resume_key():
+    from dataclasses import replace
+
+    from citi.evaluation.runner import _settings_key
+    from citi.evaluation.tasks import TASKS, register
+
+    task = TASKS["triviaqa"]
+    with pytest.raises(ValueError, match="already registered"):
+        register(task)
+    key = _settings_key(task, "m", None, 2, 512)
+    assert _settings_key(replace(task, version=2), "m", None, 2, 512) != key

@@ -59,9 +59,10 @@ def load_for_eval(
 
 
 def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_length: int) -> str:
-    blob = json.dumps(
-        [task.name, task.max_new_tokens, list(task.stop), model, adapter, limit, max_length]
-    )
+    parts = [task.name, task.max_new_tokens, list(task.stop), model, adapter, limit, max_length]
+    if task.version != 1:
+        parts.append(f"v{task.version}")
+    blob = json.dumps(parts)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -30,6 +30,9 @@ class Task:
     # records), where generated(make) returns make()'s outputs, cached across reruns.
     run: Callable | None = None
     needs_judge: bool = False  # skipped, with a message, when no judge endpoint is given
+    # Bump when the prompt or the scorer changes: it is part of the resume key, so finished
+    # results of the old version are recomputed (version 1 keeps the keys results had before).
+    version: int = 1
 
 
 def mean_of(records: list[dict]) -> dict:
@@ -135,6 +138,9 @@ TASKS: dict[str, Task] = {}
 
 
 def register(task: Task) -> Task:
+    """Add a task; a second task of the same name is an error, never a silent overwrite."""
+    if task.name in TASKS:
+        raise ValueError(f"evaluation task {task.name!r} is already registered")
     TASKS[task.name] = task
     return task
 

@@ -1,0 +1,1 @@
+"""Training: methods as stage lists, the config, data, the loop and checkpoints."""
