@@ -253,3 +253,91 @@ def test_tradeoff_figure_verdicts_variants_and_snapshots(tmp_path, data_dir):
     report = (out / "report.md").read_text()
     assert "analysis/tradeoff.png" in report and "(too small to decide)" in report
     assert (out / "analysis" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _comparable(out: Path) -> dict:
+    """Every results.json and the report, with timings, paths and path-derived keys masked."""
+
+    def mask(x):
+        if isinstance(x, dict):
+            return {k: mask(v) for k, v in x.items() if k not in ("seconds", "key", "adapter")}
+        if isinstance(x, list):
+            return [mask(v) for v in x]
+        return x.replace(str(out), "OUT") if isinstance(x, str) else x
+
+    found = {
+        str(p.relative_to(out)): mask(json.loads(p.read_text()))
+        for p in sorted(out.glob("eval/*/results.json"))
+    }
+    report = (out / "report.md").read_text().replace(str(out), "OUT")
+    head, _, rest = report.partition("## Time per step")
+    found["report"] = head + rest.partition("## Settings")[2]
+    return found
+
+
+_RESUME_PRESET = {
+    "name": "resume",
+    "model": "tiny-llama",
+    "precision": "fp32",
+    "methods": ["ft", "citi"],
+    "analyses": ["jaccard", "router", "errors"],
+    "importance": {"samples": 4, "batch_size": 2, "max_length": 160},
+    "train": {
+        "tool_limit": 8,
+        "mix_per_source": 2,
+        "max_length": 160,
+        "batch_size": 2,
+        "grad_accum": 1,
+        "save_every": 1,
+    },
+    "eval": {
+        "tasks": ["apibank-l2", "triviaqa", "retention-math", "drift-math"],
+        "limit": 3,
+        "batch_size": 2,
+        "router_examples": 2,
+    },
+}
+
+
+def _reproduce_cmd(tmp: Path, data_dir) -> tuple[list[str], dict]:
+    import os
+    import sys
+
+    path = tmp / "resume.yaml"
+    path.write_text(yaml.safe_dump({**_RESUME_PRESET, "data_dir": str(data_dir)}))
+    env = {**os.environ, "CITI_CACHE": str(tmp / "cache")}
+    return [sys.executable, "-m", "citi.cli.main", "reproduce", "--preset", str(path), "--out"], env
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir):
+    import subprocess
+
+    tmp = tmp_path_factory.mktemp("full")
+    cmd, env = _reproduce_cmd(tmp, data_dir)
+    subprocess.run([*cmd, str(tmp / "out")], env=env, check=True, capture_output=True, timeout=900)
+    return _comparable(tmp / "out")
+
+
+@pytest.mark.parametrize("kill_when", ["runs/citi/checkpoint", "eval/ft/tasks"])
+def test_reproduce_killed_and_resumed_gives_identical_results(
+    tmp_path, data_dir, uninterrupted, kill_when
+):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    cmd, env = _reproduce_cmd(tmp_path, data_dir)
+    cut = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*cmd, str(cut)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 600
+    while not (cut / kill_when).exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before the kill point"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([*cmd, str(cut)], env=env, check=True, capture_output=True, timeout=900)
+    assert _comparable(cut) == uninterrupted
