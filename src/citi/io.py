@@ -74,3 +74,28 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise CitiError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    except RecursionError:
+        raise CitiError(f"{path}: JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise CitiError(f"{path}: not UTF-8 text") from None
+
+
+def check_output(path: str | os.PathLike, kind: str = "dir", option: str = "--out") -> None:
+    """Fail before any work when ``path`` cannot become the output ``kind`` (dir or file): an
+    existing file where a directory is wanted (or the reverse), a file among its parents, or a
+    directory that cannot be written."""
+    from citi.errors import CitiError
+
+    path = Path(path)
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise CitiError(f"{option}: {path} exists and is not a directory")
+    if kind == "file" and path.is_dir():
+        raise CitiError(f"{option}: {path} is a directory; give a file name")
+    parent = path if kind == "dir" else path.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CitiError(f"{option}: {existing} is a file, so {path} cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CitiError(f"{option}: {existing} is not writable")

@@ -50,3 +50,51 @@ def test_non_finite_loss_stops_the_run_without_final_weights(tmp_path, data_dir,
     with pytest.raises(CitiError, match=r"stage lora, step 1: non-finite loss"):
         trainer.run()
     assert not (out / "final").exists() and not (out / "summary.json").exists()
+
+
+def _one_error_line(capsys, rc, needle):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("citi: error:") and needle in err[0], err
+
+
+def test_out_that_cannot_be_a_directory_fails_before_any_work(tmp_path, capsys):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    base = ["eval", "--model", "tiny-llama", "--tasks", "triviaqa"]
+    _one_error_line(capsys, main([*base, "--out", str(afile)]), "not a directory")
+    _one_error_line(capsys, main([*base, "--out", str(afile / "sub")]), "is a file")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    import os
+
+    if os.geteuid() != 0:  # root writes anywhere
+        _one_error_line(capsys, main([*base, "--out", str(readonly / "x")]), "not writable")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"]
+
+
+def test_eval_and_data_numbers(tmp_path, data_dir, capsys):
+    base = ["eval", "--model", "tiny-llama", "--data-dir", str(data_dir), "--out", str(tmp_path)]
+    _one_error_line(
+        capsys, main([*base, "--tasks", "triviaqa", "--batch-size", "0"]), "--batch-size"
+    )
+    _one_error_line(
+        capsys, main([*base, "--tasks", "triviaqa", "--batch-size", "-2"]), "--batch-size"
+    )
+    _one_error_line(capsys, main([*base, "--tasks", ","]), "--tasks")
+    _one_error_line(
+        capsys, main([*base, "--tasks", "triviaqa", "--max-length", "0"]), "--max-length"
+    )
+    rc = main(["data", "show", "gsm8k", "--data-dir", str(data_dir), "-n", "-1"])
+    _one_error_line(capsys, rc, "-n")
+
+
+def test_deeply_nested_json_is_one_error_line(tmp_path, data_dir, capsys):
+    import shutil
+
+    broken = tmp_path / "data"
+    shutil.copytree(data_dir, broken)
+    target = next(broken.glob("gsm8k/train*.jsonl"))
+    target.write_text("[" * 200_000 + "]" * 200_000 + "\n")
+    rc = main(["data", "show", "gsm8k", "--data-dir", str(broken)])
+    _one_error_line(capsys, rc, "nested too deeply")

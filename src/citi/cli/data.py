@@ -57,6 +57,10 @@ def run_show(args: argparse.Namespace) -> int:
 
     from citi.data import load_dataset
 
+    if args.n < 1:
+        from citi.errors import CitiError
+
+        raise CitiError(f"-n: must be >= 1, got {args.n}")
     for ex in load_dataset(args.name, args.data_dir, limit=args.n):
         console.print_json(
             json.dumps(

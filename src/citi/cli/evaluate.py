@@ -62,6 +62,12 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CitiError("eval: --tasks and --out are required")
     if args.limit is not None and args.limit < 1:
         raise CitiError("--limit: must be >= 1")
+    if args.batch_size < 1:
+        raise CitiError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.max_length < 16:
+        raise CitiError(f"--max-length: must be >= 16, got {args.max_length}")
+    if not [t for t in args.tasks.split(",") if t.strip()]:
+        raise CitiError(f"--tasks: no task named in {args.tasks!r}")
     judge = None
     if args.judge_url or args.judge_model:
         from citi.evaluation.judge import Judge

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_selection_options(s, METHODS)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="selection.json to write")
-    s.set_defaults(func=run_select_cmd)
+    s.set_defaults(func=run_select_cmd, out_kind="file")
 
 
 def _add_selection_options(p: argparse.ArgumentParser, methods) -> None:

@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "out", None):
+            from citi.io import check_output
+
+            check_output(args.out, getattr(args, "out_kind", "dir"))
         return int(args.func(args) or 0)
     except CitiError as err:
         print(f"citi: error: {err}", file=sys.stderr)

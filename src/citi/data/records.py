@@ -40,11 +40,15 @@ def read_records(path: Path, lines: bool = False) -> list[dict[str, Any]]:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+            except RecursionError:
+                raise DataError(f"{path}:{lineno}: JSON nested too deeply") from None
     else:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply") from None
         if isinstance(records, dict):
             records = [records]
     if not isinstance(records, list):
