@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -341,3 +342,65 @@ def test_reproduce_killed_and_resumed_gives_identical_results(
     proc.wait()
     subprocess.run([*cmd, str(cut)], env=env, check=True, capture_output=True, timeout=900)
     assert _comparable(cut) == uninterrupted
+
+
+def test_alpha_sweep_picks_the_lowest_validation_loss_for_swept_variants(tmp_path, data_dir):
+    preset = {
+        "name": "sweep",
+        "model": "tiny-llama",
+        "data_dir": str(data_dir),
+        "precision": "fp32",
+        "methods": ["citi-sw"],
+        "variants": {"citi-sw": {"method": "rp-mi", "molora": {"alpha": "swept"}}},
+        "sweep": {"alpha": [0.5, 64], "method": "rp-mi", "train": {"tool_limit": 4}},
+        "analyses": [],
+        "importance": {"samples": 4, "batch_size": 2, "max_length": 160},
+        "train": {
+            "tool_limit": 6,
+            "validation": 3,
+            "mix_per_source": 2,
+            "max_length": 160,
+            "batch_size": 2,
+            "grad_accum": 1,
+            "save_every": 0,
+        },
+        "eval": {"tasks": ["retention-tool"], "limit": 2, "batch_size": 2},
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    out = tmp_path / "report"
+    assert main(["reproduce", "--preset", str(path), "--out", str(out)]) == 0
+    sweep = json.loads((out / "analysis" / "sweep.json").read_text())
+    losses = {c["alpha"]: c["validation_loss"] for c in sweep["candidates"]}
+    assert set(losses) == {0.5, 64} and sweep["chosen"] == min(losses, key=losses.get)
+    # Every candidate held out the same validation split and trained on the sweep's own limit.
+    for alpha in ("0.5", "64"):
+        cfg = yaml.safe_load((out / "sweep" / f"alpha-{alpha}" / "config.yaml").read_text())
+        assert cfg["validation"] == 3 and cfg["tool_limit"] == 4 and cfg["method"] == "rp-mi"
+    config = yaml.safe_load((out / "runs" / "citi-sw" / "config.yaml").read_text())
+    assert config["molora"]["alpha"] == sweep["chosen"] and config["tool_limit"] == 6
+    assert "## MOLoRA alpha sweep" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"sweep": {}}, "needs a sweep: section"),
+        ({"sweep": {"alpha": [2]}}, "sweep.alpha"),
+        ({"sweep": {"alpha": [2, 8], "metod": "rp-mi"}}, "unknown key(s) metod"),
+        ({"sweep": {"alpha": [2, 8], "method": "ft"}}, "sweep.method"),
+        ({"sweep": {"alpha": [2, 8]}, "train": {}}, "train.validation"),
+    ],
+)
+def test_sweep_settings_are_validated(change, needle):
+    from citi.errors import ConfigError
+    from citi.reproduce.preset import ReproduceConfig
+
+    values = {
+        "methods": ["citi-sw"],
+        "variants": {"citi-sw": {"method": "citi", "molora": {"alpha": "swept"}}},
+        "train": {"validation": 8},
+        **change,
+    }
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        ReproduceConfig(**values)

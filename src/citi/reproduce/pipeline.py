@@ -7,13 +7,14 @@ checkpoint, evaluation per task).
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from citi.cli.common import console
 from citi.config import save_config
 from citi.io import read_json, write_json_atomic
-from citi.reproduce.preset import ReproduceConfig
+from citi.reproduce.preset import SWEPT, ReproduceConfig
 
 
 class Pipeline:
@@ -29,6 +30,8 @@ class Pipeline:
         steps = [("importance", self.importance)]
         if "jaccard" in cfg.analyses:
             steps.append(("analysis-jaccard", self.jaccard))
+        if cfg.sweep:
+            steps.append(("sweep-alpha", self.sweep))
         runs = [r for m in cfg.methods for r in cfg.run_names(m)]
         steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
         steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
@@ -104,22 +107,64 @@ class Pipeline:
             **variant,
             "seed": self.config.seed_of(run),
         }
+        if molora.get("alpha") == SWEPT:
+            molora["alpha"] = read_json(self.out / "analysis" / "sweep.json")["chosen"]
         if molora:
             values["molora"] = molora
         return values
 
-    def _run_trainer(self, run: str, values: dict, where: str) -> None:
+    def _run_trainer(self, run: str, values: dict, where: str, run_dir: Path | None = None) -> None:
         from citi.config import config_from_dict
         from citi.train.config import TrainConfig
         from citi.train.loop import Trainer
 
-        run_dir = self.out / "runs" / run
+        run_dir = run_dir or self.out / "runs" / run
         config = config_from_dict(TrainConfig, values, where)
         resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
         Trainer(config, run_dir).run(resume=resume)
 
     def train(self, run: str) -> None:
         self._run_trainer(run, self._train_values(run.split("-seed")[0], run), f"train ({run})")
+
+    def sweep(self) -> None:
+        """Train one short run per MOLoRA alpha and keep the one with the lowest loss on the
+        held-out tool validation split (train.validation): evidence from training data only."""
+        sw = self.config.sweep
+        method = sw.get("method", "rp-mi")
+        candidates = []
+        for alpha in sw["alpha"]:
+            name = f"alpha-{alpha:g}"
+            values = self._train_values(method, name) | {
+                **sw.get("train", {}),
+                "method": method,
+                "snapshots": [],
+                "eval_datasets": [],
+                "seed": self.config.seeds[0],
+            }
+            values["molora"] = {**values.get("molora", {}), "alpha": alpha}
+            run_dir = self.out / "sweep" / name
+            self._run_trainer(name, values, f"sweep ({name})", run_dir)
+            log = read_json(run_dir / "summary.json")["eval"]
+            candidates.append(
+                {
+                    "alpha": alpha,
+                    "validation_loss_before": log[0]["loss"]["tool-validation"],
+                    "validation_loss": log[-1]["loss"]["tool-validation"],
+                }
+            )
+        finite = [c for c in candidates if math.isfinite(c["validation_loss"])]
+        # Ties go to the smaller alpha (listed first after a stable sort).
+        chosen = min(sorted(finite, key=lambda c: c["alpha"]), key=lambda c: c["validation_loss"])
+        write_json_atomic(
+            self.out / "analysis" / "sweep.json",
+            {
+                "method": method,
+                "criterion": "mean label loss on the held-out tool validation split after the "
+                "last stage (lower is better)",
+                "candidates": candidates,
+                "chosen": chosen["alpha"],
+            },
+        )
 
     def evaluate(self, run: str) -> None:
         from citi.evaluation.runner import evaluate

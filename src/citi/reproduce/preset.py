@@ -8,6 +8,8 @@ from pathlib import Path
 from citi.config import load_yaml_config
 from citi.errors import ConfigError
 
+SWEPT = "swept"  # molora alpha of a variant that takes the sweep's choice
+
 DEFAULT_TASKS = [
     "apibank-l2",
     "apibank-l2-response",
@@ -43,6 +45,11 @@ class ReproduceConfig:
     # Snapshot evaluation for the trade-off figure: {tasks: [...], limit: N}; the snapshots
     # themselves are asked for with train.snapshots (fractions of training).
     snapshot_eval: dict = field(default_factory=dict)
+    # A short MOLoRA alpha sweep before the method runs: {alpha: [2, 8, 16, 32], method: rp-mi,
+    # train: {...TrainConfig overrides}}. Each candidate trains on the preset's train settings
+    # plus these overrides and is scored by its loss on the held-out tool validation split
+    # (train.validation, never a test set); a variant with molora: {alpha: swept} uses the best.
+    sweep: dict = field(default_factory=dict)
     # False for presets too small to decide anything: verdicts are printed as such.
     decisive: bool = True
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
@@ -112,6 +119,7 @@ class ReproduceConfig:
         bad = [t for t in self.snapshot_eval.get("tasks", []) if t not in TASKS]
         if bad:
             raise ConfigError(f"snapshot_eval.tasks: unknown task(s) {', '.join(bad)}")
+        self._check_sweep()
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")
@@ -119,6 +127,35 @@ class ReproduceConfig:
             raise ConfigError(
                 "analyses: icc and replace compare against the `ft` run; add ft to --methods"
             )
+
+    def _check_sweep(self) -> None:
+        from citi.train.methods import METHODS
+
+        swept = [n for n, v in self.variants.items() if v.get("molora", {}).get("alpha") == SWEPT]
+        if swept and not self.sweep:
+            raise ConfigError(f"variants.{swept[0]}: alpha: {SWEPT} needs a sweep: section")
+        if not self.sweep:
+            return
+        typos = sorted(set(self.sweep) - {"alpha", "method", "train"})
+        if typos:
+            raise ConfigError(
+                f"sweep: unknown key(s) {', '.join(typos)}; known: alpha, method, train"
+            )
+        alphas = self.sweep.get("alpha")
+        if (
+            not isinstance(alphas, list)
+            or len(alphas) < 2
+            or any(isinstance(a, bool) or not isinstance(a, int | float) or a <= 0 for a in alphas)
+        ):
+            raise ConfigError(f"sweep.alpha: need two or more positive numbers, got {alphas!r}")
+        method = self.sweep.get("method", "rp-mi")
+        if method not in METHODS or "mi" not in {s.name for s in METHODS[method].stages}:
+            raise ConfigError(f"sweep.method: needs a method with a MOLoRA stage, got {method!r}")
+        if not isinstance(self.sweep.get("train", {}), dict):
+            raise ConfigError("sweep.train: must be a map of training settings")
+        validation = {**self.train, **self.sweep.get("train", {})}.get("validation", 0)
+        if not validation:
+            raise ConfigError("sweep: needs a held-out split (train.validation: N) to score on")
 
     def method_of(self, name: str) -> str:
         """The training method of a method or variant name."""

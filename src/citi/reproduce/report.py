@@ -200,6 +200,23 @@ def write_report(config, out: Path, steps: dict) -> Path:
     errors = error_table(out, runs, tasks, "bfcl-", bfcl.ERROR_TYPES)
     if errors:
         parts += ["## BFCL verdicts (beyond the paper)", "", errors, ""]
+    sweep = out / "analysis" / "sweep.json"
+    if sweep.is_file():
+        sw = read_json(sweep)
+        parts += [
+            "## MOLoRA alpha sweep",
+            "",
+            f"Short `{sw['method']}` runs, one per alpha, scored by {sw['criterion']}. "
+            f"Chosen: **alpha {sw['chosen']:g}** (used by the variants with `alpha: swept`).",
+            "",
+            "| alpha | validation loss before | after |",
+            "| --- | --- | --- |",
+        ]
+        parts += [
+            f"| {c['alpha']:g} | {c['validation_loss_before']:.4f} | {c['validation_loss']:.4f} |"
+            for c in sw["candidates"]
+        ]
+        parts.append("")
     parts += ["## Training", "", training_table(out, runs[1:]), ""]
     jac = out / "analysis" / "jaccard.json"
     if jac.is_file():
