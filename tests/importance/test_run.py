@@ -119,3 +119,39 @@ def test_shipped_yaml_config_loads():
     assert config == ImportanceConfig()
     with pytest.raises(ConfigError, match="unknown key"):
         load_yaml_config(ImportanceConfig, ROOT / "configs" / "importance.yaml", samplez=3)
+
+
+@pytest.mark.parametrize(
+    "corrupt, needle",
+    [
+        (
+            lambda r: r["scores"]["taylor"].update({k: "1.0" for k in r["scores"]["taylor"]}),
+            "'1.0'",
+        ),
+        (lambda r: r["scores"]["token-abs"].popitem(), "do not list"),
+        (lambda r: r["scores"].update(taylor=[1, 2]), "do not list"),
+        (lambda r: r.update(scores="none"), "do not list"),
+        (lambda r: r["scores"]["taylor"].update({next(iter(r["scores"]["taylor"])): -1}), "-1"),
+    ],
+)
+def test_malformed_partial_result_is_one_error_line(tmp_path, data_dir, capsys, corrupt, needle):
+    out = tmp_path / "imp"
+    assert _run(out, data_dir) == 0
+    partial = out / "partial" / "math.json"
+    saved = json.loads(partial.read_text())
+    corrupt(saved["result"])
+    partial.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert _run(out, data_dir) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("citi: error:") and "math.json" in err[0]
+    assert needle in err[0]
+
+
+def test_partial_result_of_other_settings_is_rescored(tmp_path, data_dir):
+    out = tmp_path / "imp"
+    assert _run(out, data_dir) == 0
+    partial = out / "partial" / "math.json"
+    partial.write_text(json.dumps({"key": "other settings", "result": "anything"}))
+    assert _run(out, data_dir) == 0
+    assert json.loads(partial.read_text())["key"] != "other settings"

@@ -11,13 +11,14 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from citi.components import list_components
 from citi.data import PaddingCollator, dataset_files, encode_all, load_dataset
-from citi.errors import ConfigError
+from citi.errors import CitiError, ConfigError
 from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
 from citi.io import read_json, write_json_atomic
 from citi.models.loader import DEFAULT_MODEL, load_model
@@ -154,6 +155,37 @@ def build_result(config: ImportanceConfig, model_name: str, per_ability: dict[st
     }
 
 
+def _reusable(saved, key: str, components: list[str], path: Path) -> bool:
+    """Whether a partial result can stand in for scoring an ability again. One written with
+    other settings is recomputed; one with this run's key but a wrong shape (strings for scores,
+    missing or extra components, non-finite values) is refused like any other malformed input."""
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        return False
+    result = saved.get("result")
+    scores = result.get("scores") if isinstance(result, dict) else None
+    for score in SCORES:
+        values = scores.get(score) if isinstance(scores, dict) else None
+        if not isinstance(values, dict) or list(values) != components:
+            problem = f"{score} scores do not list the model's {len(components)} components"
+            break
+        bad = [
+            c
+            for c, v in values.items()
+            if isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not math.isfinite(v)
+            or v < 0
+        ]
+        if bad:
+            problem = f"{score} score of {bad[0]} is {values[bad[0]]!r}, not a finite number >= 0"
+            break
+    else:
+        return True
+    raise CitiError(
+        f"{path}: malformed partial importance result ({problem}); delete it to rescore"
+    )
+
+
 def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     # Fail on a missing dataset before any model is loaded or any ability is scored.
@@ -171,7 +203,7 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
         key = config.scoring_key(ability)
         if partial.is_file():
             saved = read_json(partial)
-            if saved.get("key") == key and list(saved["result"]["scores"]["taylor"]) == components:
+            if _reusable(saved, key, components, partial):
                 log.info("importance %s: reusing %s", ability, partial)
                 per_ability[ability] = saved["result"]
                 continue
