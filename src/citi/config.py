@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +20,56 @@ def option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+def _describe(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    if origin is dict or tp is dict:
+        return f"a map of {_describe(args[0])} to {_describe(args[1])}" if args else "a map"
+    names = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
+    return "null" if tp is type(None) else names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def matches_type(value: Any, tp: Any) -> bool:
+    """Whether a YAML/JSON/CLI value fits a field annotation (int is a float; bool is neither)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (types.UnionType, typing.Union):
+        return any(matches_type(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is list or tp is list:
+        return isinstance(value, list) and all(matches_type(v, args[0]) for v in value if args)
+    if origin is dict or tp is dict:
+        return isinstance(value, dict) and (
+            not args
+            or all(matches_type(k, args[0]) and matches_type(v, args[1]) for k, v in value.items())
+        )
+    if tp is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if tp is float:
+        return isinstance(value, int | float)
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def check_types(cls: type, values: dict[str, Any], source: str = "config") -> None:
+    """One error line naming the option for the first value whose type does not fit ``cls``."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        tp = hints.get(key)
+        if tp is not None and not matches_type(value, tp):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"{option_name(key)}: must be {_describe(tp)}, got {shown}")
+
+
 def config_from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T:
-    """Build ``cls`` from a dict, rejecting unknown keys (a typo must not be silently ignored)."""
+    """Build ``cls`` from a dict, rejecting unknown keys (a typo must not be silently ignored)
+    and values of the wrong type (the error names the option)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -27,22 +77,29 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: str = "config
             f"{source}: unknown key(s) {', '.join(unknown)} for {cls.__name__}; "
             f"known: {', '.join(sorted(names))}"
         )
+    check_types(cls, values, source)
     return cls(**values)
 
 
-def load_yaml_config(cls: type[T], path: str | Path, **overrides: Any) -> T:
-    """Read a YAML config file; ``overrides`` (e.g. explicit CLI options) win over its values."""
+def read_yaml_mapping(path: str | Path, option: str = "--config") -> dict[str, Any]:
+    """A YAML file that must hold a mapping; a missing or malformed file is one error line."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--config: {path} not found")
+        raise ConfigError(f"{option}: {path} not found")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{where}: malformed YAML") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return values
+
+
+def load_yaml_config(cls: type[T], path: str | Path, **overrides: Any) -> T:
+    """Read a YAML config file; ``overrides`` (e.g. explicit CLI options) win over its values."""
+    values = read_yaml_mapping(path)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return config_from_dict(cls, values, str(path))
 

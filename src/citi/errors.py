@@ -12,6 +12,10 @@ class CitiError(Exception):
 
     exit_code = 2
 
+    def __str__(self) -> str:
+        # One line, whatever a file name, key or value quoted in the message contains.
+        return " ".join(super().__str__().splitlines())
+
 
 class DataError(CitiError):
     """A dataset is missing or one of its records is malformed."""

@@ -55,7 +55,9 @@ def run_eval(args: argparse.Namespace) -> int:
             raise CitiError("eval compare: give one or more evaluation directories")
         from pathlib import Path
 
-        results = [read_json(Path(d) / "results.json") for d in dirs]
+        from citi.evaluation.runner import check_results
+
+        results = [check_results(read_json(Path(d) / "results.json"), Path(d)) for d in dirs]
         print(markdown_table(results, dirs), end="")
         return 0
     if not args.tasks or not args.out:

@@ -84,7 +84,9 @@ def _per_stage(text: str | None, stages: list[str], option: str) -> dict[str, fl
     try:
         if "=" not in text:
             return {s: float(text) for s in stages}
-        pairs = (part.split("=", 1) for part in text.split(",") if part.strip())
+        pairs = [part.split("=", 1) for part in text.split(",")]
+        if any(len(p) != 2 or not p[0].strip() for p in pairs):
+            raise ValueError
         return {k.strip(): float(v) for k, v in pairs}
     except ValueError:
         raise ConfigError(
@@ -141,12 +143,9 @@ def config_from_args(args: argparse.Namespace):
         if getattr(args, k) is not None
     }
     if args.config:
-        from pathlib import Path
+        from citi.config import read_yaml_mapping
 
-        import yaml
-
-        base = yaml.safe_load(Path(args.config).read_text()) if Path(args.config).is_file() else {}
-        method = values.get("method") or (base or {}).get("method", "citi")
+        method = values.get("method") or read_yaml_mapping(args.config).get("method", "citi")
     else:
         method = values.get("method", "citi")
     if method not in METHODS:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from citi.data.example import TOOL, Example
-from citi.data.records import read_records, require
+from citi.data.records import ListOf, read_records, require
 from citi.errors import DataError
 
 # category -> BFCL's file stem
@@ -45,14 +45,22 @@ def load_bfcl(path: Path, category: str) -> list[Example]:
     if category != "irrelevance":
         answer_path = path.parent / "possible_answer" / path.name
         for i, rec in enumerate(read_records(answer_path, lines=True)):
-            require(answer_path, i, rec, ("id", "ground_truth"))
+            require(answer_path, i, rec, {"id": str, "ground_truth": list})
             answers[rec["id"]] = rec["ground_truth"]
     out = []
     for i, rec in enumerate(read_records(path, lines=True)):
-        require(path, i, rec, ("id", "question", "function"))
+        require(path, i, rec, {"id": str, "question": ListOf(list, True), "function": list})
         turns = rec["question"]
-        if not (isinstance(turns, list) and turns and isinstance(turns[0], list) and turns[0]):
-            raise DataError(f"{path}: record {i + 1} ({rec['id']}): 'question' is not [[turn]]")
+        ok = turns[0] and all(
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+            for m in turns[0]
+        )
+        if not ok:
+            raise DataError(
+                f"{path}: record {i + 1} ({rec['id']}): 'question' is not [[{{role, content}}]]"
+            )
         if category != "irrelevance" and rec["id"] not in answers:
             raise DataError(f"{path}: record {i + 1}: no possible answer for id {rec['id']!r}")
         functions = json.dumps(rec["function"], indent=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,63 @@ def read_records(path: Path, lines: bool = False) -> list[dict[str, Any]]:
     return records
 
 
-def require(path: Path, index: int, record: dict, keys: Iterable[str]) -> None:
-    """Fail with file, record number and the missing field names if ``record`` lacks ``keys``."""
+@dataclass(frozen=True)
+class ListOf:
+    """A field that must be a list whose items have type ``item`` (non-empty if asked)."""
+
+    item: type | tuple[type, ...]
+    nonempty: bool = False
+
+
+Spec = type | tuple[type, ...] | ListOf
+
+
+def _describe(spec: Spec) -> str:
+    if isinstance(spec, ListOf):
+        return f"a {'non-empty ' if spec.nonempty else ''}list of {_describe(spec.item)}"
+    types = spec if isinstance(spec, tuple) else (spec,)
+    names = {str: "text", int: "an integer", float: "a number", dict: "an object", list: "a list"}
+    return " or ".join(names.get(t, "null" if t is type(None) else t.__name__) for t in types)
+
+
+def _matches(value: Any, spec: Spec) -> bool:
+    if isinstance(spec, ListOf):
+        return (
+            isinstance(value, list)
+            and (bool(value) or not spec.nonempty)
+            and all(_matches(v, spec.item) for v in value)
+        )
+    types = spec if isinstance(spec, tuple) else (spec,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # JSON true/false are not numbers here
+    return isinstance(value, types)
+
+
+def require(
+    path: Path,
+    index: int,
+    record: dict,
+    keys: Iterable[str] | dict[str, Spec],
+    optional: dict[str, Spec] | None = None,
+) -> None:
+    """Fail with file, record number and field if ``record`` lacks ``keys`` or a field (given
+    with its type spec, or among ``optional`` when present) has the wrong type."""
     missing = [k for k in keys if k not in record]
     if missing:
         raise DataError(
             f"{path}: record {index + 1} lacks field(s) {', '.join(missing)} "
             f"(has: {', '.join(sorted(record)) or 'none'})"
         )
+    specs = dict(keys) if isinstance(keys, dict) else {}
+    specs.update({k: v for k, v in (optional or {}).items() if k in record})
+    for key, spec in specs.items():
+        if not _matches(record[key], spec):
+            raise DataError(
+                f"{path}: record {index + 1}: field {key!r} must be {_describe(spec)}, "
+                f"got {_short(record[key])}"
+            )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -15,12 +15,13 @@ from pathlib import Path
 from citi.data.bfcl import FILES as BFCL_FILES
 from citi.data.bfcl import load_bfcl
 from citi.data.example import GENERAL, TOOL, Example, single_turn
-from citi.data.records import read_records, require
+from citi.data.records import ListOf, read_records, require
 from citi.errors import DataError
 
 # TriviaQA ships here as one 3000-question file: a fixed seeded permutation splits it into a
 # disjoint evaluation part (the first EVAL_SIZE indices) and a training/importance part.
 TRIVIAQA_SPLIT_SEED = 2025
+OPT_TEXT = (str, type(None))
 TRIVIAQA_EVAL_SIZE = 1000
 
 
@@ -56,7 +57,7 @@ def _join(instruction: str, inp: str) -> str:
 def _alpaca(path: Path, spec: DatasetSpec, answer_key: str = "output") -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("instruction", answer_key))
+        require(path, i, rec, {"instruction": str, answer_key: str}, {"input": OPT_TEXT})
         out.append(
             single_turn(
                 _join(rec["instruction"], rec.get("input", "")),
@@ -73,7 +74,7 @@ def _alpaca(path: Path, spec: DatasetSpec, answer_key: str = "output") -> list[E
 def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("instruction", "input", "expected_output"))
+        require(path, i, rec, {"instruction": str, "input": str, "expected_output": str})
         out.append(
             single_turn(
                 _join(rec["instruction"], rec["input"]),
@@ -91,7 +92,7 @@ def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
 def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("instruction", "input", "output"))
+        require(path, i, rec, {"instruction": str, "input": str, "output": str})
         out.append(
             single_turn(
                 _join(rec["instruction"], rec["input"]),
@@ -109,7 +110,7 @@ def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
 def _metamath(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("query", "response"))
+        require(path, i, rec, {"query": str, "response": str})
         out.append(
             single_turn(
                 rec["query"],
@@ -134,7 +135,7 @@ def gsm8k_final_answer(answer: str) -> str:
 def _gsm8k(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("question", "answer"))
+        require(path, i, rec, {"question": str, "answer": str})
         if "####" not in rec["answer"]:
             raise DataError(f"{path}: record {i + 1}: answer has no '#### <number>' line")
         # The calculator annotations are tool markup, not text a model should learn to write.
@@ -174,7 +175,7 @@ def _triviaqa(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i in keep:
         rec = records[i]
-        require(path, i, rec, ("context", "answer"))
+        require(path, i, rec, {"context": str, "answer": str}, {"aliases": ListOf(str)})
         aliases = rec.get("aliases") or [rec["answer"]]
         out.append(
             single_turn(
@@ -193,7 +194,22 @@ def _triviaqa(path: Path, spec: DatasetSpec) -> list[Example]:
 def _ifeval(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("key", "prompt", "instruction_id_list", "kwargs"))
+        require(
+            path,
+            i,
+            rec,
+            {
+                "key": (int, str),
+                "prompt": str,
+                "instruction_id_list": ListOf(str),
+                "kwargs": ListOf(dict),
+            },
+        )
+        if len(rec["kwargs"]) != len(rec["instruction_id_list"]):
+            raise DataError(
+                f"{path}: record {i + 1}: kwargs has {len(rec['kwargs'])} entries for "
+                f"{len(rec['instruction_id_list'])} instructions"
+            )
         out.append(
             single_turn(
                 rec["prompt"],
@@ -212,7 +228,13 @@ def _ifeval(path: Path, spec: DatasetSpec) -> list[Example]:
 def _mtbench(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("question_id", "turns"))
+        require(
+            path,
+            i,
+            rec,
+            {"question_id": (int, str), "turns": ListOf(str, nonempty=True)},
+            {"category": OPT_TEXT, "reference": ListOf(str)},
+        )
         out.append(
             single_turn(
                 rec["turns"][0],
@@ -231,7 +253,22 @@ def _mtbench(path: Path, spec: DatasetSpec) -> list[Example]:
 def _toolalpaca(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, api in enumerate(read_records(path)):
-        require(path, i, api, ("Name", "Instructions", "Golden_Answers", "Function_Description"))
+        require(
+            path,
+            i,
+            api,
+            {
+                "Name": str,
+                "Instructions": ListOf(str),
+                "Golden_Answers": list,
+                "Function_Description": dict,
+            },
+            {
+                "NLDocumentation": OPT_TEXT,
+                "Documentation": OPT_TEXT,
+                "Function_Projection": dict,
+            },
+        )
         if len(api["Instructions"]) != len(api["Golden_Answers"]):
             raise DataError(
                 f"{path}: API {api['Name']!r} has {len(api['Instructions'])} "
@@ -262,7 +299,13 @@ def _toolalpaca(path: Path, spec: DatasetSpec) -> list[Example]:
 def _humaneval(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, ("task_id", "prompt", "test", "entry_point"))
+        require(
+            path,
+            i,
+            rec,
+            {"task_id": str, "prompt": str, "test": str, "entry_point": str},
+            {"canonical_solution": str},
+        )
         prompt = (
             "Complete the following Python function. Reply with the whole function in one "
             f"```python code block.\n\n```python\n{rec['prompt']}```"

@@ -323,6 +323,23 @@ def format_entry(entry: dict, with_ci: bool = True) -> str:
     return format_metric(primary, entry["metrics"][primary], ci)
 
 
+def check_results(results, where: Path) -> dict:
+    """A results.json read back from disk, checked by shape (one error line naming the file)."""
+    tasks = results.get("tasks") if isinstance(results, dict) else None
+    ok = isinstance(tasks, dict) and all(
+        isinstance(e, dict)
+        and isinstance(e.get("primary"), str)
+        and isinstance(e.get("metrics"), dict)
+        for e in tasks.values()
+    )
+    if not ok:
+        raise CitiError(
+            f"{where / 'results.json'}: not a citi results.json (needs tasks: {{name: {{primary, "
+            f"metrics}}}})"
+        )
+    return results
+
+
 def markdown_table(all_results: list[dict], labels: list[str]) -> str:
     """One row per run, one column per task: its primary metric (shares as percentages, NLL and
     KL as they are) with its 95% interval where one was computed."""

@@ -102,6 +102,8 @@ def parse_abilities(text: str) -> dict[str, str]:
         if "=" not in part:
             raise ConfigError(f"--abilities: expected ability=dataset, got {part!r}")
         ability, dataset = (s.strip() for s in part.split("=", 1))
+        if ability in out:
+            raise ConfigError(f"--abilities: ability {ability!r} is given twice")
         out[ability] = dataset
     return out
 
@@ -191,6 +193,12 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
     # Fail on a missing dataset before any model is loaded or any ability is scored.
     for dataset in config.abilities.values():
         dataset_files(dataset, config.data_dir)
+    for ability, dataset in config.abilities.items():
+        sample = load_dataset(dataset, config.data_dir, limit=config.samples, seed=config.seed)
+        if not any(e.target is not None for e in sample):
+            raise ConfigError(
+                f"--abilities: {ability}={dataset} has no reference answers to score with"
+            )
     loaded = load_model(config.model, dtype=config.dtype, device=config.device)
     # Resolved once, so the partial results' keys and the saved config name what ran.
     config = dataclasses.replace(

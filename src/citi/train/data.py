@@ -43,13 +43,21 @@ def tool_training_examples(config) -> tuple[list, list]:
     return rest, validation
 
 
+def _require_answers(examples: list, option: str, name: str) -> None:
+    if not any(e.target is not None for e in examples):
+        raise ConfigError(f"{option}: {name} has no reference answers to train on")
+
+
 def build_training_data(config, tokenizer) -> tuple[list[Encoded], dict]:
     """Encoded training examples and a summary of what went in (recorded with the run)."""
     tool, _ = tool_training_examples(config)
+    _require_answers(tool, "--tool-dataset", config.tool_dataset)
     sources = {config.tool_dataset: len(tool)}
     examples = tool
     if config.use_mix:
         general = {a: load_dataset(d, config.data_dir) for a, d in config.general.items()}
+        for a, d in config.general.items():
+            _require_answers(general[a], "--general", f"{a}={d}")
         examples = mix_datasets(tool, general, config.mix_per_source, config.seed)
         for a, d in config.general.items():
             sources[d] = min(len(general[a]), config.mix_per_source)

@@ -32,6 +32,7 @@ from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss
 from citi.models import load_model
+from citi.models.loader import check_device
 from citi.molora import (
     RouterPretrainingLoss,
     experts_are_zero,
@@ -56,8 +57,8 @@ class Trainer:
     ):
         self.config = config
         self.out = Path(out_dir)
-        if config.device and config.device.startswith("cuda") and not torch.cuda.is_available():
-            raise CitiError(f"--device: {config.device} asked for, but no CUDA device is available")
+        if config.device:
+            check_device(config.device)  # one error line for "gpu0" or a missing GPU
         on_cpu = config.device == "cpu" or not torch.cuda.is_available()
         # Float32 master weights and optimizer state; bf16 matmuls under our own autocast
         # (accelerate's mixed_precision is process-global state, fixed by the first Accelerator).
