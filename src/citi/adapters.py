@@ -55,10 +55,45 @@ def save_adapter(model: nn.Module, out_dir: str | Path, meta: dict, base_keys: s
 
 
 def read_adapter_config(adapter_dir: str | Path) -> dict:
+    """adapter_config.json, checked by shape: one error line naming the file when it is not."""
+    from citi.io import read_json
+
     adir = Path(adapter_dir)
     if not (adir / ADAPTER_CONFIG).is_file() or not (adir / ADAPTER_WEIGHTS).is_file():
         raise CitiError(f"--adapter: {adir} has no {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS}")
-    return json.loads((adir / ADAPTER_CONFIG).read_text())
+    path = adir / ADAPTER_CONFIG
+    meta = read_json(path)
+    problem = _config_problem(meta)
+    if problem:
+        raise CitiError(f"{path}: {problem}")
+    return meta
+
+
+def _config_problem(meta) -> str | None:
+    def names(value) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    if not isinstance(meta, dict):
+        return f"expected an object, got {type(meta).__name__}"
+    molora, lora = meta.get("molora"), meta.get("lora")
+    if molora is not None:
+        if not isinstance(molora, dict):
+            return "'molora' must be an object of MOLoRA settings"
+        if not names(meta.get("molora_components")):
+            return "'molora_components' must be a list of component names"
+        try:
+            MoloraConfig(**molora)
+        except TypeError as err:
+            return f"'molora': {err}".replace("MoloraConfig.__init__() ", "")
+        except CitiError as err:
+            return f"'molora': {err}"
+    if lora is not None:
+        if not isinstance(lora, dict) or not names(lora.get("targets")):
+            return "'lora' must be an object with 'targets' (module names), 'rank' and 'alpha'"
+        for key in ("rank", "alpha"):
+            if isinstance(lora.get(key), bool) or not isinstance(lora.get(key), int | float):
+                return f"'lora.{key}' must be a number"
+    return None
 
 
 def apply_adapter_modules(model: nn.Module, meta: dict) -> None:
@@ -67,14 +102,32 @@ def apply_adapter_modules(model: nn.Module, meta: dict) -> None:
         inject_molora(model, meta["molora_components"], MoloraConfig(**meta["molora"]))
     if meta.get("lora"):
         lora = meta["lora"]
+        modules = {name for name, _ in model.named_modules()}
+        absent = [t for t in lora["targets"] if t not in modules]
+        if absent:
+            raise CitiError(
+                f"--adapter: its LoRA targets module {absent[0]!r}, which this model lacks "
+                f"(an adapter for another model?)"
+            )
         inject_lora(model, lora["targets"], lora["rank"], lora["alpha"])
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file; a truncated, empty or foreign file is one error line naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CitiError(f"{path}: not a readable safetensors file ({reason})") from None
 
 
 def load_adapter(model: nn.Module, adapter_dir: str | Path) -> dict:
     """Rebuild the trained model on ``model`` (a fresh base model); returns adapter_config."""
     meta = read_adapter_config(adapter_dir)
     apply_adapter_modules(model, meta)
-    state = load_file(str(Path(adapter_dir) / ADAPTER_WEIGHTS))
+    state = read_weights(Path(adapter_dir) / ADAPTER_WEIGHTS)
     own = model.state_dict()
     unknown = sorted(set(state) - set(own))
     if unknown:
