@@ -155,3 +155,31 @@ def test_partial_result_of_other_settings_is_rescored(tmp_path, data_dir):
     partial.write_text(json.dumps({"key": "other settings", "result": "anything"}))
     assert _run(out, data_dir) == 0
     assert json.loads(partial.read_text())["key"] != "other settings"
+
+
+@pytest.mark.parametrize(
+    "content, argv, needle",
+    [
+        ({"M": {"a": float("nan"), "b": 1.0}, "C": {"a": 1.0, "b": 1.0}}, "select", "is nan"),
+        ({"M": {"a": "x", "b": 1.0}, "C": {"a": 1.0, "b": 1.0}}, "select", "is 'x'"),
+        ({"M": {"a": 1.0, "b": 1.0}, "C": {"a": 1.0}}, "select", "another set of components"),
+        ({"M": [1, 2], "C": {}}, "select", "not a map"),
+        ({"abilities": {"tool": {"normalized": {"a": 1.0}}}}, "jaccard", "2+ abilities"),
+        (
+            {"abilities": {"t": {"normalized": {"a": 1.0}}, "m": {"normalized": {"a": -1}}}},
+            "jaccard",
+            "-1",
+        ),
+    ],
+)
+def test_importance_files_are_checked_before_use(tmp_path, capsys, content, argv, needle):
+    path = tmp_path / "importance.json"
+    path.write_text(json.dumps(content))
+    out = tmp_path / "out.json"
+    if argv == "select":
+        rc = main(["select", "--importance", str(path), "--out", str(out)])
+    else:
+        rc = main(["analyze", "jaccard", "--importance", str(path), "--out", str(tmp_path / "j")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0] and "importance.json" in err[0]
+    assert not out.exists() and not (tmp_path / "j").exists()

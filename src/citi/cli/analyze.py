@@ -67,12 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_jaccard_cmd(args: argparse.Namespace) -> int:
     from citi.analysis.jaccard import GROUPS, run_jaccard
-    from citi.errors import CitiError
+    from citi.importance.run import check_importance
     from citi.io import read_json
 
-    importance = read_json(args.importance)
-    if not isinstance(importance, dict) or "abilities" not in importance:
-        raise CitiError(f"{args.importance}: not an importance.json (no per-ability scores)")
+    importance = check_importance(read_json(args.importance), args.importance, abilities=True)
     result = run_jaccard(importance, args.out)
     abilities = result["abilities"]
     for g in GROUPS:

@@ -91,9 +91,12 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def print_summary(result: dict, selection: dict, top: int = 5) -> None:
-    rank_m = result["rank_M"]
+    from citi.importance.scores import ranks
+
+    rank_m = result.get("rank_M") or ranks(result["M"])
     order = sorted(rank_m, key=rank_m.get)
-    t = Table(title=f"importance ({result['settings']['score']}) — M_h: tool, C_h: general sum")
+    score = (result.get("settings") or {}).get("score", "?")
+    t = Table(title=f"importance ({score}) — M_h: tool, C_h: general sum")
     for col in ("rank", "component", "M_h", "C_h", "set"):
         t.add_column(col)
     molora, uco = set(selection["molora"]), set(selection["uco"])
@@ -119,13 +122,11 @@ def run_importance_cmd(args: argparse.Namespace) -> int:
 
 
 def run_select_cmd(args: argparse.Namespace) -> int:
-    from citi.errors import CitiError
+    from citi.importance.run import check_importance
     from citi.io import read_json, write_json_atomic
     from citi.selection import select_components
 
-    result = read_json(args.importance)
-    if not isinstance(result, dict) or "M" not in result or "C" not in result:
-        raise CitiError(f"{args.importance}: not an importance.json (no M and C scores)")
+    result = check_importance(read_json(args.importance), args.importance)
     selection = select_components(
         result["M"],
         result["C"],

@@ -157,6 +157,46 @@ def build_result(config: ImportanceConfig, model_name: str, per_ability: dict[st
     }
 
 
+def _score_map_problem(values, label: str) -> str | None:
+    if not isinstance(values, dict) or not values:
+        return f"{label} is not a map of component scores"
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            return f"{label} score of {name} is {v!r}, not a finite number >= 0"
+    return None
+
+
+def check_importance(result, path, abilities: bool = False) -> dict:
+    """An importance.json read back from disk, checked by shape before anything uses it: M and C
+    (or, with ``abilities``, two or more per-ability normalised scores) as finite, non-negative
+    scores over the same components. One error line naming the file otherwise."""
+    if not isinstance(result, dict):
+        raise CitiError(f"{path}: not an importance.json (expected an object)")
+    if abilities:
+        per = result.get("abilities")
+        if not isinstance(per, dict) or len(per) < 2:
+            raise CitiError(
+                f"{path}: the Jaccard analysis needs per-ability scores of 2+ abilities"
+            )
+        maps = {
+            a: (info or {}).get("normalized") if isinstance(info, dict) else None
+            for a, info in per.items()
+        }
+    else:
+        if "M" not in result or "C" not in result:
+            raise CitiError(f"{path}: not an importance.json (no M and C scores)")
+        maps = {"M": result["M"], "C": result["C"]}
+    keys = None
+    for label, values in maps.items():
+        problem = _score_map_problem(values, label)
+        if problem:
+            raise CitiError(f"{path}: {problem}")
+        if keys is not None and set(values) != keys:
+            raise CitiError(f"{path}: {label} scores another set of components than the rest")
+        keys = set(values)
+    return result
+
+
 def _reusable(saved, key: str, components: list[str], path: Path) -> bool:
     """Whether a partial result can stand in for scoring an ability again. One written with
     other settings is recomputed; one with this run's key but a wrong shape (strings for scores,
