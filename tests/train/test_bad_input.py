@@ -98,3 +98,30 @@ def test_deeply_nested_json_is_one_error_line(tmp_path, data_dir, capsys):
     target.write_text("[" * 200_000 + "]" * 200_000 + "\n")
     rc = main(["data", "show", "gsm8k", "--data-dir", str(broken)])
     _one_error_line(capsys, rc, "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    "extra, yaml_text, needle",
+    [
+        (["--device", "gpu0"], None, "--device: unknown device 'gpu0'"),
+        (["--epochs", "lora=1,,"], None, "--epochs"),
+        ([], "a: [\n", "malformed YAML"),
+        ([], "- a\n", "expected a mapping"),
+        ([], "epochs: 1\n", "--epochs: must be a map"),
+        ([], "general: [gsm8k]\n", "--general: must be a map"),
+        ([], "mix: 'yes'\n", "--mix: must be true or false"),
+        (["--general", "instruction=ifeval", "--mix"], None, "has no reference answers"),
+    ],
+)
+def test_train_cli_rejects_nonsense_before_any_work(
+    tmp_path, data_dir, capsys, extra, yaml_text, needle
+):
+    argv = ["train", "--method", "lora", "--model", "tiny-llama", "--data-dir", str(data_dir)]
+    argv += ["--tool-limit", "2", "--max-length", "160", "--precision", "fp32", *extra]
+    if yaml_text is not None:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml_text)
+        argv += ["--config", str(config)]
+    out = tmp_path / "run"
+    _one_error_line(capsys, main([*argv, "--out", str(out)]), needle)
+    assert not (out / "final").exists() and not (out / "checkpoint").exists()
