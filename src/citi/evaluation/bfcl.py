@@ -1,18 +1,24 @@
 """BFCL (Berkeley Function-Calling Leaderboard), Python AST categories: decoding and checking.
 
-The model answers ``[func(arg=value), ...]``. The text is parsed with :mod:`ast` (a parser; nothing
-is evaluated) into ``[{name: {arg: value}}]`` and checked against BFCL's possible answers with the
-rules BFCL documents for its AST checker:
+The model answers ``[func(arg=value), ...]``. The text is read as bfcl-eval's prompting decoder
+reads it, but with :mod:`ast` only (nothing is evaluated: constant arithmetic is folded from the
+tree where BFCL calls ``eval``), into ``[{name: {arg: value}}]``, and checked with the rules of
+bfcl-eval's AST checker, verdict for verdict (a differential test against bfcl-eval itself):
 
 * the number of calls must match (one for simple/multiple), parallel calls match in any order;
 * the function name must match;
 * every required parameter must be present, and no parameter may appear that the function does
   not declare or the answer does not list;
-* a value must have the declared type (an int is accepted for a float, a list for a tuple);
-* strings are compared after normalisation (case, spaces and ``,./-_*^`` removed, ' → ");
-  values must be one of the possible answers; an omitted optional parameter is accepted only when
-  ``""`` is among its possible answers;
-* irrelevance: correct when the output holds no function call.
+* a value must have the declared type (an int is promoted to a float; a tuple is a list only
+  where the declared type is ``tuple``; list items are checked one level deep). BFCL's
+  "variable" rule: where the possible answers have another type than the declared one they name
+  a variable, a value of their type is accepted and compared exactly;
+* strings are compared after normalisation (case, spaces and ``,./-_*^`` removed, ' → "), at
+  BFCL's depth: a string value, the items of a list, the values of a dict, never deeper;
+* an omitted optional parameter is accepted only when ``""`` is among its possible answers, and
+  an explicit ``''`` where it has the declared type;
+* irrelevance: correct when the output decodes to no call. What BFCL's decoder cannot read (a
+  ```` ```python ```` fence, a set literal, a comparison, an attribute) is no call, as in BFCL.
 
 Error codes (one per sample) name the first rule broken, like BFCL's ``error_type``.
 """
@@ -62,57 +68,108 @@ def _func_name(node: ast.expr) -> str:
     raise _Undecodable
 
 
+_ARITHMETIC = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+def _number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _fold(node: ast.BinOp):
+    """Constant arithmetic folded from the tree (BFCL calls ``eval`` on it; citi never evaluates
+    model output): numbers with + - * / // % ** (small exponents), and text + text."""
+    left, right = _value(node.left), _value(node.right)
+    op = _ARITHMETIC.get(type(node.op))
+    if op is None:
+        raise _Undecodable
+    if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if not (_number(left) and _number(right)):
+        raise _Undecodable
+    if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
+        raise _Undecodable
+    try:
+        return op(left, right)
+    except (ArithmeticError, ValueError):
+        raise _Undecodable from None
+
+
 def _value(node: ast.expr):
+    """A parameter value as BFCL's decoder reads it, without evaluating anything."""
     if isinstance(node, ast.Constant):
-        return node.value
+        return "..." if node.value is Ellipsis else node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _value(node.operand)
-        if isinstance(inner, int | float) and not isinstance(inner, bool):
+        if _number(inner):
             return -inner if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        raise _Undecodable
+    if isinstance(node, ast.List):
         return [_value(e) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_value(e) for e in node.elts)  # a tuple is not a list (BFCL is strict)
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):  # {**x}
             raise _Undecodable
         return {_value(k): _value(v) for k, v in zip(node.keys, node.values, strict=True)}
     if isinstance(node, ast.Name):  # a bare word, as BFCL reads it
         return node.id
-    # Anything else (an expression, a nested call) is kept as its source text, never evaluated.
-    return ast.unparse(node)
+    if isinstance(node, ast.BinOp):
+        return _fold(node)
+    if isinstance(node, ast.Call):  # a nested call: its text, or {name: args} with keywords
+        if not node.keywords:
+            return ast.unparse(node)
+        return {_func_name(node.func): _call_args(node)}
+    if isinstance(node, ast.Subscript):
+        return f"{ast.unparse(node.value)}[{ast.unparse(node.slice)}]"
+    # Sets, comparisons, comprehensions, f-strings, attributes, lambdas...: BFCL's decoder
+    # rejects them, so the whole output does not decode.
+    raise _Undecodable
 
 
-def _strip_fences(text: str) -> str:
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        text = text.rsplit("```", 1)[0]
-    return text.strip().strip("`").strip()
+def _call_args(node: ast.Call) -> dict:
+    # Positional arguments have no name to check, so they are dropped (as BFCL does); a
+    # required parameter passed that way is then reported missing.
+    return {kw.arg: _value(kw.value) for kw in node.keywords if kw.arg is not None}
 
 
 def decode_calls(text: str) -> list[dict] | None:
-    """``[{name: {arg: value}}, ...]`` from a model output, or None when it holds no call list."""
-    text = _strip_fences(text)
-    if not text or len(text) > MAX_OUTPUT_CHARS:
+    """``[{name: {arg: value}}, ...]`` from a model output, or None when it does not decode.
+
+    The text is read as BFCL's prompting decoder reads it: backticks, newlines and spaces stripped
+    from both ends (so a ```` ```python ```` fence does not decode, as in BFCL), brackets added
+    where missing, then Python's parser."""
+    text = text.strip("`\n ")
+    if len(text) > MAX_OUTPUT_CHARS:
         return None
     if not text.startswith("["):
         text = "[" + text
     if not text.endswith("]"):
         text = text + "]"
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = ast.parse(text.strip().strip("'"), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     body = tree.body
-    elts = body.elts if isinstance(body, ast.List) else [body]
+    if isinstance(body, ast.Call):
+        elts = [body]
+    elif isinstance(body, ast.List | ast.Tuple | ast.Set):
+        elts = body.elts
+    else:
+        return None
     calls = []
     try:
         for node in elts:
             if not isinstance(node, ast.Call):
                 return None
-            # Positional arguments have no name to check, so they are dropped (as BFCL does);
-            # a required parameter passed that way is then reported missing.
-            args = {kw.arg: _value(kw.value) for kw in node.keywords if kw.arg is not None}
-            calls.append({_func_name(node.func): args})
+            calls.append({_func_name(node.func): _call_args(node)})
     except (_Undecodable, RecursionError):
         return None
     return calls
@@ -126,74 +183,76 @@ def normalise_string(text: str) -> str:
     return _STRIP.sub("", text).lower().replace("'", '"')
 
 
-def _normalised(value):
-    if isinstance(value, str):
-        return normalise_string(value)
-    if isinstance(value, list | tuple):
-        return [_normalised(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _normalised(v) for k, v in value.items()}
-    return value
+def _norm(value):
+    """One level of BFCL's string normalisation: strings only, never inside nested values."""
+    return normalise_string(value) if isinstance(value, str) else value
 
 
 _TYPES = {
     "string": str,
     "integer": int,
     "float": float,
-    "number": float,
     "boolean": bool,
     "array": list,
     "tuple": list,
     "dict": dict,
-    "object": dict,
+    "any": str,
 }
 
 
-def _type_ok(value, declared: str | None, items: dict | None = None) -> bool:
-    expected = _TYPES.get(declared or "any")
-    if expected is None:  # "any" or an unknown type name: accept
-        return True
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return True  # int → float is allowed
-    if expected is int and isinstance(value, bool):
-        return False
-    if not isinstance(value, expected):
-        return False
-    if expected is list and items:
-        return all(_type_ok(v, items.get("type"), items.get("items")) for v in value)
-    return True
+def _answer_type(options: list):
+    """The type of the first real possible answer ("" only marks a parameter as omittable)."""
+    return next((type(o) for o in options if o != ""), None)
 
 
-def _dict_matches(value: dict, option: dict) -> bool:
-    """A dict value against one possible dict, whose entries are lists of possible values."""
-    for key, options in option.items():
-        options = options if isinstance(options, list) else [options]
-        if key not in value:
-            if "" not in options:
-                return False
-        elif not _in_options(value[key], options):
-            return False
-    return all(key in option for key in value)
+def _type_check(value, options: list, expected: type, nested: type | None) -> tuple[bool, bool]:
+    """(valid, is_variable). BFCL's "variable" rule: when the possible answers have another type
+    than the declared one, they name a variable, and a value of their type is accepted and then
+    compared exactly. Lists get one level of item checking; an option that is not a list (such as
+    the optional marker "") passes it."""
+    answer_type = _answer_type(options)
+    is_variable = answer_type is not None and answer_type is not expected
+    if type(value) is expected:
+        if nested is None:
+            return True, is_variable
+        for option in options:
+            if not isinstance(option, list) or all(
+                _type_check(item, option, nested, None)[0] for item in value
+            ):
+                return True, is_variable
+        return False, is_variable
+    if answer_type is not None and type(value) is answer_type:
+        return True, True
+    return False, is_variable
 
 
-def _matches(value, option) -> bool:
-    """One value against one possible value (lists element-wise, dicts through their options)."""
-    if isinstance(value, dict) and isinstance(option, dict):
-        return _dict_matches(value, option)
-    if isinstance(value, list) and isinstance(option, list):
-        return len(value) == len(option) and all(map(_matches, value, option))
-    if isinstance(value, str) and isinstance(option, str):
-        return normalise_string(value) == normalise_string(option)
-    if isinstance(value, str | list | dict) or isinstance(option, str | list | dict):
-        return False
-    if isinstance(value, bool) or isinstance(option, bool):
-        return value is option
-    return value == option
+def _string_ok(value: str, options: list) -> bool:
+    return normalise_string(value) in [normalise_string(o) for o in options if isinstance(o, str)]
 
 
-def _in_options(value, options: list) -> bool:
-    # "" among the options marks the parameter as omittable, never as a value to match.
-    return any(_matches(value, o) for o in options if not (isinstance(o, str) and o == ""))
+def _list_ok(value: list, options: list) -> bool:
+    # "" (optional) counts as an empty list here, as in BFCL.
+    return [_norm(v) for v in value] in [[_norm(v) for v in o] for o in options]
+
+
+def _dict_ok(value: dict, options: list) -> bool:
+    for option in options:
+        if option == "":
+            continue
+        if all(
+            key in option and _norm(v) in [_norm(o) for o in option[key]]
+            for key, v in value.items()
+        ) and all(key in value or "" in opts for key, opts in option.items()):
+            return True
+    return False
+
+
+def _list_of_dicts_ok(value: list, options: list) -> bool:
+    return any(
+        len(value) == len(option)
+        and all(_dict_ok(v, [o]) for v, o in zip(value, option, strict=True))
+        for option in options
+    )
 
 
 def check_call(call: dict, doc: dict, answer: dict) -> str:
@@ -210,15 +269,45 @@ def check_call(call: dict, doc: dict, answer: dict) -> str:
     for key, value in args.items():
         if key not in properties or key not in want_args:
             return "unexpected_param"
-        spec = properties[key]
-        if not _type_ok(value, spec.get("type"), spec.get("items")):
+        declared = properties[key].get("type", "any")
+        expected = _TYPES.get(declared)
+        if expected is None:  # a type BFCL's Python checker does not know: no type rule
+            if not _in(value, want_args[key]):
+                return "value_error"
+            continue
+        nested = None
+        if declared in ("array", "tuple"):
+            nested = _TYPES.get(properties[key].get("items", {}).get("type", ""))
+        if declared == "tuple" and isinstance(value, tuple):
+            value = list(value)
+        if declared == "float" and type(value) is int:
+            value = float(value)  # Python's int -> float promotion
+        options = want_args[key]
+        valid, is_variable = _type_check(value, options, expected, nested)
+        if not valid:
             return "type_error"
-        if not _in_options(value, want_args[key]):
+        if is_variable:
+            ok = _in(value, options)
+        elif expected is dict:
+            ok = _dict_ok(value, options)
+        elif expected is list and nested is dict:
+            ok = _list_of_dicts_ok(value, options)
+        elif expected is str:
+            ok = _string_ok(value, options)
+        elif expected is list:
+            ok = _list_ok(value, options)
+        else:
+            ok = _in(value, options)
+        if not ok:
             return "value_error"
     for key, options in want_args.items():
         if key not in args and "" not in options:
             return "missing_optional"
     return CORRECT
+
+
+def _in(value, options: list) -> bool:
+    return any(value == o for o in options)
 
 
 def check_sample(category: str, output: str, functions: list[dict], answers: list[dict]) -> str:
