@@ -71,6 +71,12 @@ def _alpaca(path: Path, spec: DatasetSpec, answer_key: str = "output") -> list[E
     return out
 
 
+def _apis_file(path: Path, name: str) -> str | None:
+    """The API descriptions beside an API-Bank test file (for executing ToolSearcher)."""
+    candidate = path.parent.parent / "apis" / name
+    return str(candidate) if candidate.is_file() else None
+
+
 def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
     out = []
     for i, rec in enumerate(read_records(path)):
@@ -84,6 +90,7 @@ def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
                 source=spec.name,
                 file=rec.get("file"),
                 id=rec.get("id", i),
+                apis_file=_apis_file(path, "api_descriptions_at_recording.json"),
             )
         )
     return out
@@ -102,6 +109,7 @@ def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
                 source=spec.name,
                 sample_id=rec.get("sample_id"),
                 api_id=rec.get("api_id"),
+                apis_file=_apis_file(path, "api_descriptions_lv3.json"),
             )
         )
     return out

@@ -2,22 +2,28 @@
 ROUGE-L for response samples.
 
 API-Bank's official evaluator executes the predicted call against simulated APIs and compares the
-result with the ground truth's. citi compares the predicted call with the ground-truth call
-instead (no simulator is run), applying the evaluator's relaxations: dates and times are
-normalised, names are case-folded and stripped, and free-text fields (``content``,
-``meeting_topic``, ``description``, and ToolSearcher's ``keywords``) match at a word-set Jaccard
-index above 0.5. Consequences:
-the execution-only error types (HAS_EXCEPTION, OUTPUT_MISMATCH, KEY_ERROR) never occur here, and
-a call that differs in a value the API would ignore counts as wrong.
+result with the ground truth's using each API's own rule. citi does not run the simulator; it
+applies each API's rules to the arguments (``citi.evaluation.apibank_rules``):
+
+* the API name must match (``API_NAME_MISMATCH``); every argument must be one the API declares
+  (``INVALID_INPUT_PARAMETER``); every required one must be given (``MISS_INPUT_ARGUMENT``);
+* a value the API would reject raises in the official run (``HAS_EXCEPTION``): an ``int`` that is
+  not digits, a date/time not in the declared format;
+* values are compared the way that API compares them: exactly (tokens, passwords, usernames,
+  most fields), stripped or case-folded only where the API does, word-set overlap for the free
+  text of agendas, reminders and meeting topics, dates parsed with their declared format where
+  the API normalises them (``INPUT_MISMATCH``);
+* ToolSearcher is executed: the tool its keywords retrieve must be the ground truth's
+  (``citi.evaluation.toolsearch``; without an embedder, a labelled keyword-overlap fallback).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
-from datetime import datetime
-from typing import Any
 
+from citi.evaluation import apibank_rules as rules
 from citi.evaluation.apicall import Call, parse_first_call
 
 CORRECT = "CORRECT"
@@ -25,118 +31,113 @@ NO_API_CALL = "NO_API_CALL"
 API_NAME_MISMATCH = "API_NAME_MISMATCH"
 INVALID_INPUT_PARAMETER = "INVALID_INPUT_PARAMETER"
 MISS_INPUT_ARGUMENT = "MISS_INPUT_ARGUMENT"
+HAS_EXCEPTION = "HAS_EXCEPTION"
 INPUT_MISMATCH = "INPUT_MISMATCH"
 ERROR_TYPES = (
     NO_API_CALL,
     API_NAME_MISMATCH,
     INVALID_INPUT_PARAMETER,
     MISS_INPUT_ARGUMENT,
+    HAS_EXCEPTION,
     INPUT_MISMATCH,
 )
-
-# Fields API-Bank's checkers compare by word overlap. ``keywords`` (ToolSearcher) is matched the
-# same way here as a stand-in for executing the search and comparing the tool it finds.
-FREE_TEXT_FIELDS = {"content", "meeting_topic", "description", "keywords"}
-_DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d",
-    "%Y/%m/%d",
-    "%H:%M:%S",
-    "%H:%M",
-    "%I:%M %p",
-    "%I %p",
-)
+_RESULT = re.compile(r"\]->(\{.*\})\s*$")
 
 
-def normalize_datetime(value: str) -> str | None:
-    """A canonical form of a date/time string, or None if it is not one."""
-    text = value.strip()
-    for fmt in _DATE_FORMATS:
-        try:
-            dt = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        has_date = "%Y" in fmt
-        has_time = "%H" in fmt or "%I" in fmt
-        if has_date and has_time:
-            return dt.strftime("%Y-%m-%d %H:%M:%S")
-        return dt.strftime("%Y-%m-%d") if has_date else dt.strftime("%H:%M:%S")
-    return None
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text.lower()))
-
-
-def word_jaccard(a: str, b: str) -> float:
-    wa, wb = _words(a), _words(b)
-    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
-
-
-def values_match(key: str, pred: Any, gold: Any) -> bool:
-    """API-Bank's relaxed equality for one argument value."""
-    p, g = str(pred).strip(), str(gold).strip()
-    if p == g:
-        return True
-    if key in FREE_TEXT_FIELDS:
-        return word_jaccard(p, g) > 0.5
-    dp, dg = normalize_datetime(p), normalize_datetime(g)
-    if dp is not None and dg is not None:
-        return dp == dg
-    try:
-        return float(p) == float(g)
-    except ValueError:
-        pass
-    return p.casefold() == g.casefold()
-
-
-def api_parameters(prompt: str) -> dict[str, set[str]]:
-    """Input parameter names of every API described in the prompt (one JSON object per line)."""
-    out = {}
+def api_specs(prompt: str) -> dict[str, dict[str, dict]]:
+    """Parameter specs ({name: {type, description}}) of every API the prompt describes: the JSON
+    descriptions given with the instruction and the tools ToolSearcher returned in the dialogue."""
+    out: dict[str, dict[str, dict]] = {}
     for line in prompt.splitlines():
         line = line.strip()
-        if (
-            not line.startswith("{")
-            or '"input_parameters"' not in line
-            and '"parameters"' not in line
-        ):
-            continue
-        try:
-            desc = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        name = desc.get("name") or desc.get("apiCode")
-        params = desc.get("input_parameters") or desc.get("parameters") or {}
-        if name and isinstance(params, dict):
-            out[name] = set(params)
+        found = []
+        if line.startswith("{") and ("input_parameters" in line or '"parameters"' in line):
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+        match = _RESULT.search(line)
+        if match:  # dataset text (a recorded API result), read with a literal parser only
+            try:
+                result = ast.literal_eval(match.group(1))
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                result = None
+            if isinstance(result, dict):
+                output = result.get("output", result)
+                found += output if isinstance(output, list) else [output]
+        for desc in found:
+            if not isinstance(desc, dict):
+                continue
+            name = desc.get("name") or desc.get("apiCode")
+            params = desc.get("input_parameters") or desc.get("parameters") or {}
+            if isinstance(name, str) and isinstance(params, dict):
+                out[name] = {k: v if isinstance(v, dict) else {} for k, v in params.items()}
     return out
 
 
-def check_call(pred: Call | None, gold: Call, known_params: set[str] | None = None) -> str:
-    """The verdict for one API-call sample: CORRECT or one error type."""
+def api_parameters(prompt: str) -> dict[str, set[str]]:
+    """Input parameter names of every API described in the prompt."""
+    return {name: set(params) for name, params in api_specs(prompt).items()}
+
+
+def check_call(
+    pred: Call | None,
+    gold: Call,
+    specs: dict[str, dict] | None = None,
+    level: str = "2",
+    tool_match=None,
+) -> str:
+    """The verdict for one API-call sample: CORRECT or one error type. ``specs`` are the gold
+    API's parameter specs when known; ``tool_match(pred_keywords, gold_keywords)`` decides
+    ToolSearcher calls."""
     if pred is None:
         return NO_API_CALL
     if pred.name != gold.name:
         return API_NAME_MISMATCH
-    allowed = known_params if known_params else set(gold.args)
-    if any(k not in allowed and k not in gold.args for k in pred.args):
+    api = gold.name
+    declared = specs or {}
+    allowed = set(declared) if declared else set(gold.args)
+    if any(k not in allowed for k in pred.args):
         return INVALID_INPUT_PARAMETER
-    if any(k not in pred.args for k in gold.args):
+    optional = rules.OPTIONAL.get(api, set()) if level != "3" else set()
+    if any(k not in pred.args and k not in optional for k in gold.args):
         return MISS_INPUT_ARGUMENT
-    for key, gold_value in gold.args.items():
-        if not values_match(key, pred.args[key], gold_value):
+    converted = {}
+    for key, value in pred.args.items():
+        ok, value = rules.typed(value, declared.get(key))
+        if not ok or not rules.format_ok(value, declared.get(key)):
+            return HAS_EXCEPTION
+        converted[key] = value
+    if api == "ToolSearcher" and tool_match is not None:
+        pred_kw = rules.text(pred.args.get("keywords", ""))
+        gold_kw = rules.text(gold.args.get("keywords", ""))
+        return CORRECT if tool_match(pred_kw, gold_kw) else INPUT_MISMATCH
+    whole = rules.compares_whole_input(api, level)
+    keys = set(gold.args) | (set(pred.args) if whole else set())
+    for key in sorted(keys):
+        kind = rules.rule_of(api, key, level)
+        if kind == rules.IGNORED:
+            continue
+        if (key in pred.args) != (key in gold.args):
+            return INPUT_MISMATCH  # an optional argument given on one side only
+        _, gold_value = rules.typed(gold.args[key], declared.get(key))
+        if not rules.values_match(kind, converted[key], gold_value, declared.get(key)):
             return INPUT_MISMATCH
     return CORRECT
 
 
-def score_api_sample(prediction: str, reference: str, prompt: str = "") -> str:
+def score_api_sample(
+    prediction: str,
+    reference: str,
+    prompt: str = "",
+    level: str = "2",
+    tool_match=None,
+) -> str:
     gold = parse_first_call(reference)
     if gold is None:
         raise ValueError(f"ground truth has no API call: {reference!r}")
-    known = api_parameters(prompt).get(gold.name)
-    return check_call(parse_first_call(prediction), gold, known)
+    specs = api_specs(prompt).get(gold.name)
+    return check_call(parse_first_call(prediction), gold, specs, level, tool_match)
 
 
 def strip_response_prefix(text: str) -> str:

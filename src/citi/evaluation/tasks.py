@@ -40,9 +40,28 @@ def mean_of(records: list[dict]) -> dict:
     return {k: sum(r[k] for r in records) / len(records) for k in keys}
 
 
+def _tool_match(ex: Example, level: str) -> tuple[str, Callable[[str, str], bool]]:
+    """(method, match) deciding ToolSearcher calls: the retrieved tools compared where an
+    embedder and the recorded API descriptions are available, else keyword overlap."""
+    from citi.evaluation import toolsearch
+
+    method, searcher = toolsearch.searcher_for(ex.meta.get("apis_file") or "")
+    if searcher is None:
+        return "keywords", toolsearch.keywords_match
+    prep = toolsearch.split_keywords if level == "3" else (lambda k: k)
+    return method, lambda pred, gold: searcher.best(prep(pred)) == searcher.best(prep(gold))
+
+
 def _api_score(ex: Example, prediction: str) -> dict:
-    verdict = apibank.score_api_sample(prediction, ex.reference, ex.messages[0]["content"])
-    return {"correct": float(verdict == apibank.CORRECT), "verdict": verdict}
+    level = ex.source.removeprefix("apibank-l")[:1]
+    method, match = _tool_match(ex, level)
+    verdict = apibank.score_api_sample(
+        prediction, ex.reference, ex.messages[0]["content"], level, match
+    )
+    record = {"correct": float(verdict == apibank.CORRECT), "verdict": verdict}
+    if "ToolSearcher(" in ex.reference:
+        record["toolsearch"] = method
+    return record
 
 
 def verdict_aggregate(metric: str, error_types: tuple[str, ...]) -> Callable[[list[dict]], dict]:
@@ -58,7 +77,16 @@ def verdict_aggregate(metric: str, error_types: tuple[str, ...]) -> Callable[[li
     return aggregate
 
 
-_api_aggregate = verdict_aggregate("correctness", apibank.ERROR_TYPES)
+_verdicts = verdict_aggregate("correctness", apibank.ERROR_TYPES)
+
+
+def _api_aggregate(records: list[dict]) -> dict:
+    """Correctness and error counts, plus how ToolSearcher calls were decided."""
+    out = _verdicts(records)
+    methods = sorted({r["toolsearch"] for r in records if "toolsearch" in r})
+    if methods:
+        out["toolsearch"] = methods
+    return out
 
 
 def _response_score(ex: Example, prediction: str) -> dict:
@@ -157,6 +185,7 @@ for level in ("1", "2", "3"):
             score=_api_score,
             aggregate=_api_aggregate,
             primary="correctness",
+            version=2,  # per-API value rules and an executed ToolSearcher
         )
     )
     register(
@@ -184,6 +213,7 @@ for category in bfcl.CATEGORIES:
             score=_bfcl_score,
             aggregate=_bfcl_aggregate,
             primary="accuracy",
+            version=2,  # verdicts follow bfcl-eval's decoder and checker exactly
         )
     )
 
