@@ -25,6 +25,17 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_PREFIXES = ("molora_", "lora_")
 
 
+def adapter_kind(name: str) -> str | None:
+    """ "molora" or "lora" when a parameter, buffer or module path belongs to an adapter (one of
+    its dotted parts carries the prefix), else None: a structural test, not a substring one."""
+    parts = name.split(".")
+    if any(p.startswith("molora_") for p in parts):
+        return "molora"
+    if any(p.startswith("lora_") for p in parts):
+        return "lora"
+    return None
+
+
 def inject_lora(model: nn.Module, targets: list[str], rank: int, alpha: float) -> None:
     """PEFT LoRA on the given full module paths, injected in place (the model keeps its class)."""
     from peft import LoraConfig, inject_adapter_in_model
@@ -40,7 +51,7 @@ def diff_state(model: nn.Module, base_keys: set[str]) -> dict[str, torch.Tensor]
     return {
         k: v.detach().cpu().contiguous()
         for k, v in model.state_dict().items()
-        if any(p in k for p in ADAPTER_PREFIXES) or k in base_keys
+        if adapter_kind(k) or k in base_keys
     }
 
 
@@ -134,7 +145,7 @@ def load_adapter(model: nn.Module, adapter_dir: str | Path) -> dict:
         raise CitiError(
             f"--adapter: {len(unknown)} tensor(s) do not fit this model, e.g. {unknown[0]}"
         )
-    missing = sorted(k for k in own if any(p in k for p in ADAPTER_PREFIXES) and k not in state)
+    missing = sorted(k for k in own if adapter_kind(k) and k not in state)
     if missing:
         raise CitiError(
             f"--adapter: adapter lacks {len(missing)} adapter tensor(s), e.g. {missing[0]}"

@@ -65,7 +65,7 @@ def list_components(model: nn.Module) -> list[Component]:
     for i, layer in enumerate(layers):
         for sub, mod in layer.named_modules():
             # Backbone linears only: adapter sub-modules carry a prefix and are skipped.
-            if not isinstance(mod, nn.Linear) or "molora_" in sub or "lora_" in sub:
+            if not isinstance(mod, nn.Linear) or _is_adapter(sub):
                 continue
             # A PEFT LoRA wrapper keeps the original linear as ``base_layer``: the component is
             # the wrapped module's name, the path points at the linear holding the weights.
@@ -110,3 +110,9 @@ def component_sort_key(name: str) -> tuple[int, int, str]:
     kind = KINDS.get(m.group(2).split(".")[-1], m.group(2))
     order = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
     return (int(m.group(1)), order, name)
+
+
+def _is_adapter(path: str) -> bool:
+    from citi.adapters import adapter_kind
+
+    return adapter_kind(path) is not None

@@ -89,3 +89,43 @@ def test_generations_are_reused_after_a_scoring_failure(tmp_path, data_dir, monk
         json.loads((out / "results.json").read_text())["tasks"]["triviaqa"]["metrics"]["examples"]
         == 2
     )
+
+
+def test_a_new_task_version_reruns_that_task_only(tmp_path, data_dir, monkeypatch):
+    import dataclasses
+
+    import citi.evaluation.runner as runner
+    from citi.evaluation.tasks import TASKS
+
+    out = tmp_path / "ev"
+    args = ["eval", "--model", "tiny-llama", "--data-dir", str(data_dir), "--precision", "fp32"]
+    args += ["--tasks", "triviaqa,retention-math", "--limit", "2", "--out", str(out)]
+    assert main(args) == 0
+    real = runner.run_task
+    ran = []
+
+    def spy(loaded, task, *a, **k):
+        ran.append(task.name)
+        return real(loaded, task, *a, **k)
+
+    monkeypatch.setattr(runner, "run_task", spy)
+    # a prompt or scorer change is announced by a new version of that task
+    bumped = dataclasses.replace(TASKS["triviaqa"], version=TASKS["triviaqa"].version + 1)
+    monkeypatch.setitem(TASKS, "triviaqa", bumped)
+    assert main(args) == 0
+    assert ran == ["triviaqa"]
+
+
+def test_every_registered_metric_is_formatted_by_the_metric_table():
+    from citi.evaluation.metrics import METRICS
+    from citi.evaluation.runner import format_metric
+    from citi.evaluation.tasks import TASKS
+
+    for task in TASKS.values():
+        assert task.primary in METRICS, task.name  # no metric is formatted by a guess
+    for name, info in METRICS.items():
+        text = format_metric(name, 0.336, {"low": 0.25, "high": 0.5})
+        if info.unit == "percent":
+            assert text == "33.6 [25.0, 50.0]", name
+        else:  # NLL and KL are never percentages (the retention-code "33.6" bug)
+            assert text == "0.336 [0.250, 0.500]", name

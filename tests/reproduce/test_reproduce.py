@@ -404,3 +404,38 @@ def test_sweep_settings_are_validated(change, needle):
     }
     with pytest.raises(ConfigError, match=re.escape(needle)):
         ReproduceConfig(**values)
+
+
+@pytest.mark.parametrize(
+    "values, needle",
+    [
+        ({"train": {"batch_szie": 4}}, "train: unknown key(s) batch_szie"),
+        ({"train": {"lr": {"lora": "x"}}}, "train: --lr"),
+        ({"importance": {"sampels": 3}}, "importance: unknown key(s) sampels"),
+        ({"eval": {"tasks": [], "batch_szie": 4}}, "eval: unknown key(s) batch_szie"),
+        ({"snapshot_eval": {"limt": 4}}, "snapshot_eval: unknown key(s) limt"),
+        ({"icc": {"sample": 3}}, "icc: unknown key(s) sample"),
+        ({"replace": {"setings": []}}, "replace: unknown key(s) setings"),
+        ({"sweep": {"alpah": [2, 8]}}, "sweep: unknown key(s) alpah"),
+        (
+            {"methods": ["v"], "variants": {"v": {"method": "citi", "molora": {"alpah": 3}}}},
+            "variants.v: molora",
+        ),
+    ],
+)
+def test_a_misspelt_key_in_any_preset_section_fails_before_any_work(
+    tmp_path, monkeypatch, capsys, values, needle
+):
+    import citi.importance.run as run_mod
+
+    def boom(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(run_mod, "run_importance", boom)
+    path = tmp_path / "preset.yaml"
+    path.write_text(yaml.safe_dump({"model": "tiny-llama", **values}))
+    out = tmp_path / "out"
+    assert main(["reproduce", "--preset", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (out / "steps.json").exists()

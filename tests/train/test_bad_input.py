@@ -125,3 +125,23 @@ def test_train_cli_rejects_nonsense_before_any_work(
     out = tmp_path / "run"
     _one_error_line(capsys, main([*argv, "--out", str(out)]), needle)
     assert not (out / "final").exists() and not (out / "checkpoint").exists()
+
+
+def test_resume_with_changed_settings_is_refused_unless_forced(
+    tmp_path, data_dir, selection_file, capsys
+):
+    from citi.train.loop import Interrupted
+
+    out = tmp_path / "run"
+    trainer = Trainer(small_config(data_dir, selection_file, method="lora", save_every=1), out)
+    trainer.stop_after_steps = 1
+    with pytest.raises(Interrupted):
+        trainer.run()
+    argv = ["train", "--method", "lora", "--model", "tiny-llama", "--data-dir", str(data_dir)]
+    argv += ["--mix-per-source", "3", "--max-length", "160", "--batch-size", "2"]
+    argv += ["--grad-accum", "2", "--seed", "7", "--save-every", "1", "--precision", "fp32"]
+    argv += ["--selection", str(selection_file), "--out", str(out), "--resume"]
+    capsys.readouterr()
+    _one_error_line(capsys, main([*argv, "--lr", "1e-3"]), "(lr: {} -> {'lora': 0.001})")
+    assert not (out / "final").exists()
+    assert main([*argv, "--lr", "1e-3", "--force"]) == 0 and (out / "final").is_dir()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from citi.adapters import adapter_kind
 from citi.components import list_components
 from citi.errors import CitiError
 from citi.io import atomic_path, write_json_atomic
@@ -41,7 +42,7 @@ def replace_components(base, tuned, names: list[str]) -> None:
     for name in names:
         src = tuned.get_submodule(tuned_paths[name])
         dst = base.get_submodule(base_paths[name])
-        if any("lora_" in n or "molora_" in n for n, _ in src.named_parameters()):
+        if any(adapter_kind(n) for n, _ in src.named_parameters()):
             raise CitiError(
                 "replace: the tuned model has adapters on its components; use a fully "
                 "fine-tuned run (citi train --method ft)"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from citi.console import console, err_console
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+__all__ = ["console", "err_console", "add_model_options", "add_precision"]
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: continue even though settings differ from the saved config.yaml",
+    )
     p.set_defaults(func=run_train)
 
 
@@ -172,7 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
     from citi.train.loop import Trainer
 
     config = config_from_args(args)
-    summary = Trainer(config, args.out).run(resume=args.resume)
+    summary = Trainer(config, args.out).run(resume=args.resume, force=args.force)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # one report per run, not one per process
     console.print(

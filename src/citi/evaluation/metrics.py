@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 
 _NUMBER = re.compile(r"-?[\d,]*\.?\d+")
 
@@ -57,3 +58,35 @@ def triviaqa_exact_match(prediction: str, aliases: list[str]) -> float:
     )
     pred = normalize_answer(first)
     return float(any(pred == normalize_answer(a) for a in aliases))
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a metric is printed and compared: a share printed as a percentage, or an NLL / KL
+    printed as it is; and which direction is better."""
+
+    unit: str  # "percent", "nll" or "kl"
+    higher_is_better: bool = True
+
+
+# The one table every writer (results.md, eval compare, the report) formats metrics by.
+METRICS: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo("percent"),
+    "correctness": MetricInfo("percent"),
+    "exact_match": MetricInfo("percent"),
+    "exact_match_flexible": MetricInfo("percent"),
+    "exact_match_strict": MetricInfo("percent"),
+    "pass@1": MetricInfo("percent"),
+    "prompt_level_strict": MetricInfo("percent"),
+    "rouge_l": MetricInfo("percent"),
+    "overall": MetricInfo("percent"),
+    "score": MetricInfo("percent"),  # MT-Bench: the judge's 1-10 rating / 10
+    "leak": MetricInfo("percent", higher_is_better=False),
+    "nll": MetricInfo("nll", higher_is_better=False),
+    "kl": MetricInfo("kl", higher_is_better=False),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The table entry of ``name``; an unlisted metric is a share (printed as a percentage)."""
+    return METRICS.get(name, MetricInfo("percent"))

@@ -13,12 +13,13 @@ import json
 import time
 from pathlib import Path
 
-from citi.cli.common import console
+from citi.console import console
 from citi.data import encode_all, load_dataset
 from citi.data.render import render_prompt
 from citi.errors import CitiError
 from citi.evaluation.generation import generate
 from citi.evaluation.intervals import interval
+from citi.evaluation.metrics import METRICS, metric_info
 from citi.evaluation.tasks import TASKS, mean_of
 from citi.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from citi.precision import resolve_precision, weights_dtype
@@ -298,7 +299,8 @@ def _evaluate(
 
 
 # Metrics that are not shares: printed as they are, never as percentages.
-RAW_METRICS = {"nll", "kl"}
+# Metrics printed as they are (not as percentages), from the one metric table.
+RAW_METRICS = {name for name, info in METRICS.items() if info.unit != "percent"}
 
 
 def format_metric(metric: str, value, ci: dict | None = None) -> str:
@@ -306,7 +308,7 @@ def format_metric(metric: str, value, ci: dict | None = None) -> str:
     95% interval in brackets."""
     if not isinstance(value, int | float):
         return str(value)
-    if metric in RAW_METRICS:
+    if metric_info(metric).unit != "percent":
         text = f"{value:.3f}"
         if ci:
             text += f" [{ci['low']:.3f}, {ci['high']:.3f}]"

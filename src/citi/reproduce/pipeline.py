@@ -11,8 +11,8 @@ import math
 import time
 from pathlib import Path
 
-from citi.cli.common import console
 from citi.config import save_config
+from citi.console import console
 from citi.io import read_json, write_json_atomic
 from citi.reproduce.preset import SWEPT, ReproduceConfig
 

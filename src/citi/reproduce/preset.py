@@ -120,6 +120,7 @@ class ReproduceConfig:
         if bad:
             raise ConfigError(f"snapshot_eval.tasks: unknown task(s) {', '.join(bad)}")
         self._check_sweep()
+        self._check_sections()
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")
@@ -127,6 +128,50 @@ class ReproduceConfig:
             raise ConfigError(
                 "analyses: icc and replace compare against the `ft` run; add ft to --methods"
             )
+
+    def _check_sections(self) -> None:
+        """Every section checked as the config it becomes, before any work starts: a typo in
+        ``train:`` must not surface after hours of importance."""
+        from citi.config import config_from_dict
+        from citi.importance.run import ImportanceConfig
+        from citi.train.config import TrainConfig
+
+        for section in ("importance", "train", "train_per_method", "icc", "replace", "eval"):
+            if not isinstance(getattr(self, section), dict):
+                raise ConfigError(f"{section}: must be a map of settings")
+        _in_section("importance", lambda: config_from_dict(ImportanceConfig, self.importance, ""))
+        for method in self.methods:
+            name = self.method_of(method)
+            variant = {k: v for k, v in self.variants.get(method, {}).items() if k != "method"}
+            molora = {**self.train.get("molora", {}), **variant.pop("molora", {})}
+            if molora.get("alpha") == SWEPT:
+                molora["alpha"] = 1.0  # decided by the sweep; any valid number checks the rest
+            values = {
+                "method": name,
+                "selection": "selection.json",  # written by the importance step
+                **self.train,
+                **self.train_per_method.get(name, {}),
+                **variant,
+            }
+            if molora:
+                values["molora"] = molora
+            where = f"variants.{method}" if method in self.variants else "train"
+            _in_section(where, lambda v=values: config_from_dict(TrainConfig, v, ""))
+        for section, allowed in (
+            ("icc", {"samples", "max_length", "seed", "batch_size", "reference_dataset"}),
+            ("replace", {"settings", "tasks"}),
+        ):
+            typos = sorted(set(getattr(self, section)) - allowed)
+            if typos:
+                raise ConfigError(
+                    f"{section}: unknown key(s) {', '.join(typos)}; "
+                    f"known: {', '.join(sorted(allowed))}"
+                )
+        limits = self.eval.get("task_limits", {})
+        if not isinstance(limits, dict) or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in limits.values()
+        ):
+            raise ConfigError("eval.task_limits: a map of task names to integers >= 1")
 
     def _check_sweep(self) -> None:
         from citi.train.methods import METHODS
@@ -167,6 +212,14 @@ class ReproduceConfig:
 
     def seed_of(self, run: str) -> int:
         return int(run.rsplit("-seed", 1)[1]) if "-seed" in run else self.seeds[0]
+
+
+def _in_section(section: str, build) -> None:
+    """Run a config constructor, naming the preset section in its error."""
+    try:
+        build()
+    except ConfigError as err:
+        raise ConfigError(f"{section}: {str(err).removeprefix(': ')}") from None
 
 
 def preset_dirs() -> list[Path]:

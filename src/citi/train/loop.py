@@ -51,6 +51,32 @@ class Interrupted(Exception):
     """Raised by ``stop_after_steps`` to simulate an interruption in tests."""
 
 
+# Settings that may change between an interrupted run and its resumption without changing it.
+RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
+
+
+def check_same_config(saved_file: Path, config) -> None:
+    """Refuse to resume a run under other settings, naming every field that differs."""
+    if not saved_file.is_file():
+        return
+    import yaml
+
+    try:
+        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise CitiError(f"{saved_file}: malformed YAML") from None
+    if not isinstance(saved, dict):
+        raise CitiError(f"{saved_file}: expected a mapping of settings")
+    now = dataclasses.asdict(config)
+    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    if changed:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        raise CitiError(
+            f"--resume: {saved_file.parent} was started with other settings ({shown}); "
+            f"use --resume --force to continue it anyway, or another --out"
+        )
+
+
 class Trainer:
     def __init__(
         self, config: TrainConfig, out_dir: str | Path, accelerator: Accelerator | None = None
@@ -353,13 +379,19 @@ class Trainer:
         }
 
     # -- the whole run -------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> dict:
+    def run(self, resume: bool = False, force: bool = False) -> dict:
+        """Train every stage. ``resume`` continues the run in ``out`` (refused when its saved
+        config differs from this one, unless ``force``)."""
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
         self.selection = self._load_selection()
         self.out.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
             clean_stale_temps(self.out)  # left by a kill during a checkpoint write
+        if resume and not force:
+            check_same_config(
+                self.out / "config.yaml", dataclasses.replace(cfg, precision=self.precision)
+            )
         ckpt = self.out / "checkpoint"
         progress = read_progress(ckpt) if resume else None
         if resume and progress is None and (self.out / "summary.json").is_file():

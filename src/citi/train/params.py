@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from citi.adapters import adapter_kind
 from citi.components import list_components
 from citi.errors import CitiError
 
@@ -25,11 +26,11 @@ def group_parameter_names(model: nn.Module, group: str, selection: dict) -> list
     """
     names = [n for n, _ in model.named_parameters()]
     if group == "router":
-        out = [n for n in names if "molora_router" in n]
+        out = [n for n in names if any(p.startswith("molora_router") for p in n.split("."))]
     elif group == "molora":
-        out = [n for n in names if "molora_" in n]
+        out = [n for n in names if adapter_kind(n) == "molora"]
     elif group == "lora":
-        out = [n for n in names if "lora_" in n and "molora_" not in n]
+        out = [n for n in names if adapter_kind(n) == "lora"]
     elif group in ("uco", "selected"):
         key = "uco" if group == "uco" else "molora"
         wanted = _component_param_names(model, selection.get(key, []))
