@@ -28,7 +28,7 @@ def _interrupted_run(tmp_path, data_dir, selection_file):
     return out
 
 
-def _resume(out, data_dir, selection_file):
+def _resume(out, data_dir, selection_file):  # the interrupted run's own settings
     return main(
         [
             "train",
@@ -52,6 +52,8 @@ def _resume(out, data_dir, selection_file):
             "1",
             "--precision",
             "fp32",
+            "--selection",
+            str(selection_file),
             "--out",
             str(out),
             "--resume",

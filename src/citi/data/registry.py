@@ -6,23 +6,29 @@ Every dataset is read from the data directory in the raw layout of its public re
 
 from __future__ import annotations
 
-import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from citi.data.bfcl import FILES as BFCL_FILES
 from citi.data.bfcl import load_bfcl
-from citi.data.example import GENERAL, TOOL, Example, single_turn
-from citi.data.records import ListOf, read_records, require
-from citi.errors import DataError
-
-# TriviaQA ships here as one 3000-question file: a fixed seeded permutation splits it into a
-# disjoint evaluation part (the first EVAL_SIZE indices) and a training/importance part.
-TRIVIAQA_SPLIT_SEED = 2025
-OPT_TEXT = (str, type(None))
-TRIVIAQA_EVAL_SIZE = 1000
+from citi.data.example import GENERAL, TOOL, Example
+from citi.data.formats import (  # noqa: F401 (re-exported: the loaders' public helpers)
+    TRIVIAQA_EVAL_SIZE,
+    TRIVIAQA_SPLIT_SEED,
+    _alpaca,
+    _apibank_l3,
+    _apibank_test,
+    _gsm8k,
+    _humaneval,
+    _ifeval,
+    _metamath,
+    _mtbench,
+    _toolalpaca,
+    _triviaqa,
+    gsm8k_final_answer,
+    triviaqa_split,
+)
 
 
 @dataclass(frozen=True)
@@ -46,298 +52,6 @@ class DatasetSpec:
             if found and not self.multi_file:
                 break
         return found
-
-
-def _join(instruction: str, inp: str) -> str:
-    """Alpaca-style prompt: instruction, then the (non-empty) input on the next line."""
-    inp = inp or ""
-    return f"{instruction}\n{inp}" if inp.strip() else instruction
-
-
-def _alpaca(path: Path, spec: DatasetSpec, answer_key: str = "output") -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, answer_key: str}, {"input": OPT_TEXT})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec.get("input", "")),
-                rec[answer_key],
-                task_type=spec.task_type,
-                ability=spec.ability,
-                source=spec.name,
-                index=i,
-            )
-        )
-    return out
-
-
-def _apis_file(path: Path, name: str) -> str | None:
-    """The API descriptions beside an API-Bank test file (for executing ToolSearcher)."""
-    candidate = path.parent.parent / "apis" / name
-    return str(candidate) if candidate.is_file() else None
-
-
-def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, "input": str, "expected_output": str})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec["input"]),
-                rec["expected_output"],
-                task_type=TOOL,
-                ability="tool",
-                source=spec.name,
-                file=rec.get("file"),
-                id=rec.get("id", i),
-                apis_file=_apis_file(path, "api_descriptions_at_recording.json"),
-            )
-        )
-    return out
-
-
-def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, "input": str, "output": str})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec["input"]),
-                rec["output"],
-                task_type=TOOL,
-                ability="tool",
-                source=spec.name,
-                sample_id=rec.get("sample_id"),
-                api_id=rec.get("api_id"),
-                apis_file=_apis_file(path, "api_descriptions_lv3.json"),
-            )
-        )
-    return out
-
-
-def _metamath(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"query": str, "response": str})
-        out.append(
-            single_turn(
-                rec["query"],
-                rec["response"],
-                task_type=GENERAL,
-                ability="math",
-                source=spec.name,
-                index=i,
-            )
-        )
-    return out
-
-
-GSM8K_CALC = re.compile(r"<<[^>]*>>")
-
-
-def gsm8k_final_answer(answer: str) -> str:
-    """The number after ``####`` in a GSM8K solution, commas removed."""
-    return answer.rsplit("####", 1)[-1].strip().replace(",", "")
-
-
-def _gsm8k(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"question": str, "answer": str})
-        if "####" not in rec["answer"]:
-            raise DataError(f"{path}: record {i + 1}: answer has no '#### <number>' line")
-        # The calculator annotations are tool markup, not text a model should learn to write.
-        answer = GSM8K_CALC.sub("", rec["answer"])
-        out.append(
-            single_turn(
-                rec["question"],
-                answer,
-                task_type=GENERAL,
-                ability="math",
-                source=spec.name,
-                index=i,
-                final=gsm8k_final_answer(rec["answer"]),
-            )
-        )
-    return out
-
-
-def _triviaqa_question(context: str) -> str:
-    q = context.strip()
-    q = q.removeprefix("Question:").strip()
-    return q.removesuffix("Answer:").strip()
-
-
-def triviaqa_split(n: int) -> tuple[list[int], list[int]]:
-    """(train indices, eval indices) of the fixed TriviaQA split, for a file of ``n`` records."""
-    order = list(range(n))
-    random.Random(TRIVIAQA_SPLIT_SEED).shuffle(order)
-    n_eval = min(TRIVIAQA_EVAL_SIZE, n // 3)
-    return sorted(order[n_eval:]), sorted(order[:n_eval])
-
-
-def _triviaqa(path: Path, spec: DatasetSpec) -> list[Example]:
-    records = read_records(path)
-    train, evaluation = triviaqa_split(len(records))
-    keep = evaluation if spec.split == "eval" else train
-    out = []
-    for i in keep:
-        rec = records[i]
-        require(path, i, rec, {"context": str, "answer": str}, {"aliases": ListOf(str)})
-        aliases = rec.get("aliases") or [rec["answer"]]
-        out.append(
-            single_turn(
-                _triviaqa_question(rec["context"]),
-                rec["answer"],
-                task_type=GENERAL,
-                ability="knowledge",
-                source=spec.name,
-                index=i,
-                aliases=aliases,
-            )
-        )
-    return out
-
-
-def _ifeval(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {
-                "key": (int, str),
-                "prompt": str,
-                "instruction_id_list": ListOf(str),
-                "kwargs": ListOf(dict),
-            },
-        )
-        if len(rec["kwargs"]) != len(rec["instruction_id_list"]):
-            raise DataError(
-                f"{path}: record {i + 1}: kwargs has {len(rec['kwargs'])} entries for "
-                f"{len(rec['instruction_id_list'])} instructions"
-            )
-        out.append(
-            single_turn(
-                rec["prompt"],
-                None,
-                task_type=GENERAL,
-                ability="instruction",
-                source=spec.name,
-                key=rec["key"],
-                instruction_id_list=rec["instruction_id_list"],
-                kwargs=rec["kwargs"],
-            )
-        )
-    return out
-
-
-def _mtbench(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {"question_id": (int, str), "turns": ListOf(str, nonempty=True)},
-            {"category": OPT_TEXT, "reference": ListOf(str)},
-        )
-        out.append(
-            single_turn(
-                rec["turns"][0],
-                None,
-                task_type=GENERAL,
-                ability="instruction",
-                source=spec.name,
-                question_id=rec["question_id"],
-                category=rec.get("category"),
-                turns=rec["turns"],
-            )
-        )
-    return out
-
-
-def _toolalpaca(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, api in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            api,
-            {
-                "Name": str,
-                "Instructions": ListOf(str),
-                "Golden_Answers": list,
-                "Function_Description": dict,
-            },
-            {
-                "NLDocumentation": OPT_TEXT,
-                "Documentation": OPT_TEXT,
-                "Function_Projection": dict,
-            },
-        )
-        if len(api["Instructions"]) != len(api["Golden_Answers"]):
-            raise DataError(
-                f"{path}: API {api['Name']!r} has {len(api['Instructions'])} "
-                f"instructions but {len(api['Golden_Answers'])} golden answers"
-            )
-        for j, (instruction, golden) in enumerate(
-            zip(api["Instructions"], api["Golden_Answers"], strict=True)
-        ):
-            out.append(
-                single_turn(
-                    instruction,
-                    None,
-                    task_type=TOOL,
-                    ability="tool",
-                    source=spec.name,
-                    api=api["Name"],
-                    index=j,
-                    golden=golden,
-                    functions=api["Function_Description"],
-                    nl_documentation=api.get("NLDocumentation", ""),
-                    documentation=api.get("Documentation", ""),
-                    projection=api.get("Function_Projection", {}),
-                )
-            )
-    return out
-
-
-def _humaneval(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {"task_id": str, "prompt": str, "test": str, "entry_point": str},
-            {"canonical_solution": str},
-        )
-        prompt = (
-            "Complete the following Python function. Reply with the whole function in one "
-            f"```python code block.\n\n```python\n{rec['prompt']}```"
-        )
-        # The -solutions variant answers with the canonical solution: a held-out code reference
-        # for retention (HumanEval is never trained on).
-        answer = None
-        if spec.name.endswith("-solutions"):
-            answer = f"```python\n{rec['prompt']}{rec.get('canonical_solution', '')}```"
-        out.append(
-            single_turn(
-                prompt,
-                answer,
-                task_type=GENERAL,
-                ability="code",
-                source=spec.name,
-                task_id=rec["task_id"],
-                code_prompt=rec["prompt"],
-                test=rec["test"],
-                entry_point=rec["entry_point"],
-                canonical_solution=rec.get("canonical_solution", ""),
-            )
-        )
-    return out
 
 
 def _spec(name, ability, task_type, split, candidates, loader, description, multi=False):

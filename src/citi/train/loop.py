@@ -24,19 +24,16 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from citi.adapters import inject_lora, save_adapter
-from citi.components import list_components
+from citi.adapters import save_adapter
 from citi.config import save_config
 from citi.data import PaddingCollator
 from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss
-from citi.models import load_model
 from citi.models.loader import check_device
 from citi.molora import (
     RouterPretrainingLoss,
     experts_are_zero,
-    inject_molora,
     routing_context,
     routing_loss,
 )
@@ -45,36 +42,11 @@ from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order, mean_label_loss
 from citi.train.params import group_parameter_names, set_trainable
+from citi.train.setup import build_model, check_same_config, load_selection
 
 
 class Interrupted(Exception):
     """Raised by ``stop_after_steps`` to simulate an interruption in tests."""
-
-
-# Settings that may change between an interrupted run and its resumption without changing it.
-RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
-
-
-def check_same_config(saved_file: Path, config) -> None:
-    """Refuse to resume a run under other settings, naming every field that differs."""
-    if not saved_file.is_file():
-        return
-    import yaml
-
-    try:
-        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise CitiError(f"{saved_file}: malformed YAML") from None
-    if not isinstance(saved, dict):
-        raise CitiError(f"{saved_file}: expected a mapping of settings")
-    now = dataclasses.asdict(config)
-    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
-    if changed:
-        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
-        raise CitiError(
-            f"--resume: {saved_file.parent} was started with other settings ({shown}); "
-            f"use --resume --force to continue it anyway, or another --out"
-        )
 
 
 class Trainer:
@@ -98,68 +70,6 @@ class Trainer:
         self.on_stage_start: list = []
         self.on_stage_end: list = []
         self.global_step = 0
-
-    # -- setup -------------------------------------------------------------------------------
-    def _load_selection(self) -> dict:
-        if not self.config.selection:
-            return {"molora": [], "uco": []}
-        sel = read_json(self.config.selection)
-        if not isinstance(sel, dict) or not isinstance(sel.get("molora"), list):
-            raise CitiError(f"--selection: {self.config.selection} is not a selection.json")
-        sel.setdefault("uco", [])
-        overlap = set(sel["molora"]) & set(sel["uco"])
-        if overlap:
-            raise CitiError(
-                f"--selection: components in both MOLoRA and UCO sets: "
-                f"{', '.join(sorted(overlap)[:3])}"
-            )
-        return sel
-
-    def _build_model(self):
-        cfg, method = self.config, self.config.method_spec
-        device = str(self.accelerator.device)
-        loaded = load_model(
-            cfg.model, dtype=cfg.dtype if cfg.dtype != "auto" else "float32", device=device
-        )
-        model = loaded.model
-        meta = {
-            "base_model": cfg.model,
-            "method": cfg.method,
-            "molora": None,
-            "lora": None,
-            "molora_components": [],
-            "uco_components": self.selection.get("uco", []),
-        }
-        if method.adapter == "molora":
-            inject_molora(model, self.selection["molora"], cfg.molora_config())
-            meta["molora"] = vars(cfg.molora_config()).copy()
-            meta["molora_components"] = self.selection["molora"]
-        elif method.adapter == "lora":
-            comps = list_components(model)
-            chosen = (
-                comps
-                if method.lora_targets == "all"
-                else [c for c in comps if c.name in set(self.selection["molora"])]
-            )
-            targets = [c.path for c in chosen]
-            inject_lora(model, targets, method.lora_rank, method.lora_alpha)
-            meta["lora"] = {
-                "targets": targets,
-                "rank": method.lora_rank,
-                "alpha": method.lora_alpha,
-            }
-        if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
-            model.config.use_cache = False
-        # Base (non-adapter) tensors any stage trains: saved in checkpoints and the final adapter.
-        base_keys: set[str] = set()
-        for stage in cfg.stages():
-            if stage.group in ("uco", "selected", "all"):
-                base_keys |= set(group_parameter_names(model, stage.group, self.selection))
-        meta["trained_base_tensors"] = len(base_keys)
-        return loaded, model, meta, base_keys
 
     def _stage_size(self, stage) -> tuple[int, int, int]:
         """(micro-batches per epoch, micro-batches in the stage, optimizer steps in the stage)."""
@@ -384,7 +294,7 @@ class Trainer:
         config differs from this one, unless ``force``)."""
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
-        self.selection = self._load_selection()
+        self.selection = load_selection(self.config)
         self.out.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
             clean_stale_temps(self.out)  # left by a kill during a checkpoint write
@@ -404,7 +314,9 @@ class Trainer:
                     f"continue it or choose another directory"
                 )
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        loaded, model, meta, self.base_keys = self._build_model()
+        loaded, model, meta, self.base_keys = build_model(
+            self.config, self.selection, str(self.accelerator.device)
+        )
         self.meta = meta
         self.tokenizer = loaded.tokenizer
         self.encoded, data_summary = build_training_data(cfg, loaded.tokenizer)

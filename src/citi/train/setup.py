@@ -1,0 +1,102 @@
+"""Setting a run up: its selection, the model with the method's adapters, and the check that a
+resumed run still has the settings it was started with."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from citi.adapters import inject_lora
+from citi.components import list_components
+from citi.errors import CitiError
+from citi.io import read_json
+from citi.models import load_model
+from citi.molora.model import inject_molora
+from citi.train.params import group_parameter_names
+
+# Settings that may change between an interrupted run and its resumption without changing it.
+RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
+
+
+def check_same_config(saved_file: Path, config) -> None:
+    """Refuse to resume a run under other settings, naming every field that differs."""
+    if not saved_file.is_file():
+        return
+    import yaml
+
+    try:
+        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise CitiError(f"{saved_file}: malformed YAML") from None
+    if not isinstance(saved, dict):
+        raise CitiError(f"{saved_file}: expected a mapping of settings")
+    now = dataclasses.asdict(config)
+    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    if changed:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        raise CitiError(
+            f"--resume: {saved_file.parent} was started with other settings ({shown}); "
+            f"use --resume --force to continue it anyway, or another --out"
+        )
+
+
+def load_selection(config) -> dict:
+    """selection.json of the run (empty sets for methods that need none), checked by shape."""
+    if not config.selection:
+        return {"molora": [], "uco": []}
+    sel = read_json(config.selection)
+    if not isinstance(sel, dict) or not isinstance(sel.get("molora"), list):
+        raise CitiError(f"--selection: {config.selection} is not a selection.json")
+    sel.setdefault("uco", [])
+    overlap = set(sel["molora"]) & set(sel["uco"])
+    if overlap:
+        raise CitiError(
+            f"--selection: components in both MOLoRA and UCO sets: {', '.join(sorted(overlap)[:3])}"
+        )
+    return sel
+
+
+def build_model(config, selection: dict, device: str):
+    """The base model with the method's adapters injected, the adapter_config.json content,
+    and the names of the base tensors any stage trains (saved with the adapter)."""
+    cfg, method = config, config.method_spec
+    loaded = load_model(
+        cfg.model, dtype=cfg.dtype if cfg.dtype != "auto" else "float32", device=device
+    )
+    model = loaded.model
+    meta = {
+        "base_model": cfg.model,
+        "method": cfg.method,
+        "molora": None,
+        "lora": None,
+        "molora_components": [],
+        "uco_components": selection.get("uco", []),
+    }
+    if method.adapter == "molora":
+        inject_molora(model, selection["molora"], cfg.molora_config())
+        meta["molora"] = vars(cfg.molora_config()).copy()
+        meta["molora_components"] = selection["molora"]
+    elif method.adapter == "lora":
+        comps = list_components(model)
+        chosen = (
+            comps
+            if method.lora_targets == "all"
+            else [c for c in comps if c.name in set(selection["molora"])]
+        )
+        targets = [c.path for c in chosen]
+        inject_lora(model, targets, method.lora_rank, method.lora_alpha)
+        meta["lora"] = {
+            "targets": targets,
+            "rank": method.lora_rank,
+            "alpha": method.lora_alpha,
+        }
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    # Base (non-adapter) tensors any stage trains: saved in checkpoints and the final adapter.
+    base_keys: set[str] = set()
+    for stage in cfg.stages():
+        if stage.group in ("uco", "selected", "all"):
+            base_keys |= set(group_parameter_names(model, stage.group, selection))
+    meta["trained_base_tensors"] = len(base_keys)
+    return loaded, model, meta, base_keys
