@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from citi.data.example import Example
 from citi.evaluation import apibank, bfcl, drift, metrics
@@ -23,8 +23,6 @@ class Task:
     score: Callable[[Example, str], dict] | None = None
     aggregate: Callable[[list[dict]], dict] | None = None
     primary: str = ""  # the headline metric
-    notes: str = ""
-    extra: dict = field(default_factory=dict)
     # A task with its own loop (an agent, a multi-turn chat) instead of one generation per
     # example: run(loaded, examples, batch_size, judge, data_dir, generated) -> (metrics,
     # records), where generated(make) returns make()'s outputs, cached across reruns.

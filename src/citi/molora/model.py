@@ -19,8 +19,6 @@ from citi.errors import CitiError
 from citi.molora.config import MoloraConfig
 from citi.molora.layer import MoloraLinear
 
-PREFIX = "molora_"
-
 
 def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
     parent_path, _, leaf = path.rpartition(".")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -41,8 +40,9 @@ from citi.precision import autocast, resolve_precision
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order, mean_label_loss
+from citi.train.metrics_log import log_step
 from citi.train.params import group_parameter_names, set_trainable
-from citi.train.setup import build_model, check_same_config, load_selection
+from citi.train.setup import RunSetup, RunState, build_model, check_same_config, load_selection
 
 
 class Interrupted(Exception):
@@ -69,12 +69,12 @@ class Trainer:
         # Callables (stage, model) run around each stage, e.g. for tests and analyses.
         self.on_stage_start: list = []
         self.on_stage_end: list = []
-        self.global_step = 0
+        self.state = RunState()
 
     def _stage_size(self, stage) -> tuple[int, int, int]:
         """(micro-batches per epoch, micro-batches in the stage, optimizer steps in the stage)."""
         micro_size = self.config.batch_size * self.accelerator.num_processes
-        per_epoch = math.ceil(len(self.encoded) / micro_size)
+        per_epoch = math.ceil(len(self.built.encoded) / micro_size)
         total_micro = max(1, math.ceil(stage.epochs * per_epoch))
         return per_epoch, total_micro, math.ceil(total_micro / self.config.grad_accum)
 
@@ -87,17 +87,20 @@ class Trainer:
         return steps
 
     def _save_snapshot(self, model) -> None:
-        fraction = self.snapshot_steps.get(self.global_step)
+        fraction = self.built.snapshot_steps.get(self.state.global_step)
         if fraction is None or not self.accelerator.is_main_process:
             return
-        path = self.out / "snapshots" / f"step-{self.global_step:05d}"
-        meta = {**self.meta, "snapshot": {"step": self.global_step, "fraction": fraction}}
-        save_adapter(model, path, meta, self.base_keys)
+        path = self.out / "snapshots" / f"step-{self.state.global_step:05d}"
+        meta = {
+            **self.built.meta,
+            "snapshot": {"step": self.state.global_step, "fraction": fraction},
+        }
+        save_adapter(model, path, meta, self.built.base_keys)
 
     # -- one stage -----------------------------------------------------------------------------
     def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
         cfg, acc = self.config, self.accelerator
-        names = group_parameter_names(model, stage.group, self.selection)
+        names = group_parameter_names(model, stage.group, self.built.selection)
         params = set_trainable(model, names)
         n_trainable = sum(p.numel() for p in params)
         acc.print(
@@ -122,9 +125,7 @@ class Trainer:
         acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
         wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
         wrapped.train()
-        use_rl = stage.routing_loss and cfg.molora_config().null_expert
-        beta = cfg.molora_config().beta
-        collate = PaddingCollator(self.tokenizer.pad_token_id)
+        collate = PaddingCollator(self.built.tokenizer.pad_token_id)
         bar = tqdm(
             total=total_steps,
             initial=start_micro // cfg.grad_accum,
@@ -136,9 +137,9 @@ class Trainer:
         for micro in range(start_micro, total_micro):
             epoch, pos = divmod(micro, per_epoch)
             if pos == 0 or micro == start_micro:
-                order = epoch_order(len(self.encoded), cfg.seed, index, epoch, micro_size)
+                order = epoch_order(len(self.built.encoded), cfg.seed, index, epoch, micro_size)
             first = pos * micro_size + acc.process_index * cfg.batch_size
-            batch = collate([self.encoded[i] for i in order[first : first + cfg.batch_size]])
+            batch = collate([self.built.encoded[i] for i in order[first : first + cfg.batch_size]])
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             sync = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == total_micro
             group_start = micro // cfg.grad_accum * cfg.grad_accum
@@ -150,20 +151,11 @@ class Trainer:
             )
             no_sync = contextlib.nullcontext() if sync else acc.no_sync(wrapped)
             with no_sync, ctx, autocast(self.precision, acc.device):
-                if forward_only:
-                    lm_loss = None
-                    rl = wrapped(batch["input_ids"], batch["attention_mask"], batch["task_type"])
-                    loss = beta * rl
-                else:
-                    lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
-                    rl = routing_loss(model, batch["task_type"]) if use_rl else None
-                    loss = lm_loss + beta * rl if rl is not None else lm_loss
-                acc.backward(loss / n_accum)
+                losses = self._loss_step(wrapped, model, batch, forward_only, use_rl, beta)
+                acc.backward(losses["loss"] / n_accum)
             window.append(
                 {
-                    "loss": loss.detach(),
-                    "lm_loss": lm_loss.detach() if lm_loss is not None else None,
-                    "routing_loss": rl.detach() if rl is not None else None,
+                    **{k: v.detach() if v is not None else None for k, v in losses.items()},
                     "tokens": int(batch["attention_mask"].sum()),
                 }
             )
@@ -176,9 +168,12 @@ class Trainer:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            self.global_step += 1
+            self.state.global_step += 1
             self._save_snapshot(model)
-            record = self._log_step(
+            record = log_step(
+                self.accelerator,
+                self.out / "metrics.jsonl",
+                self.state.global_step,
                 stage,
                 index,
                 epoch,
@@ -194,12 +189,26 @@ class Trainer:
             step_in_stage = (micro + 1) // cfg.grad_accum
             if cfg.save_every and step_in_stage % cfg.save_every == 0 and micro + 1 < total_micro:
                 self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
-            if self.stop_after_steps is not None and self.global_step >= self.stop_after_steps:
+            if (
+                self.stop_after_steps is not None
+                and self.state.global_step >= self.stop_after_steps
+            ):
                 self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
                 bar.close()
-                raise Interrupted(f"stopped after {self.global_step} steps")
+                raise Interrupted(f"stopped after {self.state.global_step} steps")
         bar.close()
         return n_trainable
+
+    def _loss_step(self, wrapped, model, batch, forward_only: bool, use_rl: bool, beta: float):
+        """The losses of one micro-batch: ``loss`` (what is back-propagated), ``lm_loss`` (None
+        in forward-only RP, where the LM loss is not computed) and ``routing_loss``."""
+        if forward_only:
+            rl = wrapped(batch["input_ids"], batch["attention_mask"], batch["task_type"])
+            return {"loss": beta * rl, "lm_loss": None, "routing_loss": rl}
+        lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
+        rl = routing_loss(model, batch["task_type"]) if use_rl else None
+        loss = lm_loss + beta * rl if rl is not None else lm_loss
+        return {"loss": loss, "lm_loss": lm_loss, "routing_loss": rl}
 
     def _check_finite(self, stage, window: list[dict], grad_norm) -> None:
         """Stop on a non-finite loss or gradient norm before it reaches the weights: the last
@@ -212,43 +221,11 @@ class Trainer:
         if bad:
             kept = (self.out / "checkpoint").is_dir()
             raise CitiError(
-                f"stage {stage.name}, step {self.global_step + 1}: non-finite {value}; stopped "
+                f"stage {stage.name}, step {self.state.global_step + 1}: non-finite {value}; "
+                "stopped "
                 + ("(the last checkpoint is kept; " if kept else "(")
                 + "no final weights written). Check --lr, --beta and the data"
             )
-
-    def _log_step(self, stage, index, epoch, micro, window, grad_norm, lr, seconds) -> dict:
-        acc = self.accelerator
-
-        def mean(key):
-            vals = [w[key] for w in window if w[key] is not None]
-            if not vals:
-                return None
-            return float(acc.reduce(torch.stack(vals).mean(), reduction="mean"))
-
-        tokens = int(
-            acc.reduce(
-                torch.tensor(sum(w["tokens"] for w in window), device=acc.device), reduction="sum"
-            )
-        )
-        record = {
-            "stage": stage.name,
-            "stage_index": index,
-            "epoch": epoch,
-            "step": self.global_step,
-            "micro": micro + 1,
-            "loss": mean("loss"),
-            "lm_loss": mean("lm_loss"),
-            "routing_loss": mean("routing_loss"),
-            "lr": lr,
-            "grad_norm": float(grad_norm) if grad_norm is not None else None,
-            "tokens": tokens,
-            "tokens_per_s": tokens / max(seconds, 1e-9),
-        }
-        if acc.is_main_process:
-            with open(self.out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-        return record
 
     def _checkpoint(self, position: dict, model, optimizer=None, scheduler=None) -> None:
         acc = self.accelerator
@@ -256,22 +233,22 @@ class Trainer:
         if acc.is_main_process:
             progress = {
                 **position,
-                "global_step": self.global_step,
-                "eval": self.eval_log,
-                "stage_seconds": self.stage_seconds,
-                "trainable": self.trainable,
+                "global_step": self.state.global_step,
+                "eval": self.state.eval_log,
+                "stage_seconds": self.state.stage_seconds,
+                "trainable": self.state.trainable,
             }
             save_checkpoint(
-                self.out / "checkpoint", model, self.base_keys, progress, optimizer, scheduler
+                self.out / "checkpoint", model, self.built.base_keys, progress, optimizer, scheduler
             )
         acc.wait_for_everyone()
 
     def _evaluate(self, model, label: str) -> None:
-        if not self.eval_data:
+        if not self.built.eval_data:
             return
         with autocast(self.precision, self.accelerator.device):
             losses = self._eval_losses(model)
-        self.eval_log.append({"after": label, "loss": losses})
+        self.state.eval_log.append({"after": label, "loss": losses})
         self.accelerator.print(
             f"eval after {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
         )
@@ -281,20 +258,21 @@ class Trainer:
             name: mean_label_loss(
                 model,
                 enc,
-                self.tokenizer.pad_token_id,
+                self.built.tokenizer.pad_token_id,
                 self.config.batch_size,
                 self.accelerator.device,
             )
-            for name, enc in self.eval_data.items()
+            for name, enc in self.built.eval_data.items()
         }
 
     # -- the whole run -------------------------------------------------------------------------
-    def run(self, resume: bool = False, force: bool = False) -> dict:
-        """Train every stage. ``resume`` continues the run in ``out`` (refused when its saved
-        config differs from this one, unless ``force``)."""
+    def setup(self, resume: bool = False, force: bool = False) -> dict | None:
+        """Check the run directory, build the model and data (``self.built``) and restore the
+        progress of a resumed run (``self.state``); returns the checkpoint's position, or None
+        for a fresh run. A finished run being resumed returns its summary under "finished"."""
         cfg, acc = self.config, self.accelerator
         set_seed(cfg.seed)
-        self.selection = load_selection(self.config)
+        selection = load_selection(cfg)
         self.out.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
             clean_stale_temps(self.out)  # left by a kill during a checkpoint write
@@ -306,7 +284,7 @@ class Trainer:
         progress = read_progress(ckpt) if resume else None
         if resume and progress is None and (self.out / "summary.json").is_file():
             acc.print(f"{self.out} is already finished; nothing to resume")
-            return read_json(self.out / "summary.json")
+            return {"finished": read_json(self.out / "summary.json")}
         if not resume and acc.is_main_process:
             if (self.out / "final").exists() or ckpt.exists():
                 raise CitiError(
@@ -314,28 +292,48 @@ class Trainer:
                     f"continue it or choose another directory"
                 )
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        loaded, model, meta, self.base_keys = build_model(
-            self.config, self.selection, str(self.accelerator.device)
+        loaded, model, meta, base_keys = build_model(cfg, selection, str(acc.device))
+        encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
+        self.built = RunSetup(
+            selection=selection,
+            model=model,
+            tokenizer=loaded.tokenizer,
+            meta=meta,
+            base_keys=base_keys,
+            encoded=encoded,
+            data_summary=data_summary,
+            eval_data=build_eval_data(cfg, loaded.tokenizer),
+            snapshot_steps={},
         )
-        self.meta = meta
-        self.tokenizer = loaded.tokenizer
-        self.encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
-        self.snapshot_steps = self._snapshot_steps()
-        self.eval_data = build_eval_data(cfg, loaded.tokenizer)
+        self.built.snapshot_steps = self._snapshot_steps()
         if acc.is_main_process:  # the resolved config: precision as it ran, never "auto"
             save_config(
                 dataclasses.replace(cfg, precision=self.precision), self.out / "config.yaml"
             )
-        self.eval_log, self.stage_seconds, self.trainable = [], {}, {}
-        start_stage, start_micro = 0, 0
-        if progress is not None:
-            progress = load_checkpoint(ckpt, model)
-            start_stage, start_micro = progress["stage"], progress["micro"]
-            self.global_step = progress["global_step"]
-            self.eval_log = progress["eval"]
-            self.stage_seconds, self.trainable = progress["stage_seconds"], progress["trainable"]
-            acc.print(f"resuming at stage {start_stage}, micro-batch {start_micro}")
-        elif acc.is_main_process:
+        self.state = RunState()
+        if progress is None:
+            return None
+        progress = load_checkpoint(ckpt, model)
+        self.state = RunState(
+            progress["global_step"],
+            progress["eval"],
+            progress["stage_seconds"],
+            progress["trainable"],
+        )
+        acc.print(f"resuming at stage {progress['stage']}, micro-batch {progress['micro']}")
+        return progress
+
+    def run(self, resume: bool = False, force: bool = False) -> dict:
+        """Train every stage. ``resume`` continues the run in ``out`` (refused when its saved
+        config differs from this one, unless ``force``)."""
+        cfg, acc = self.config, self.accelerator
+        progress = self.setup(resume, force)
+        if progress is not None and "finished" in progress:
+            return progress["finished"]
+        model, ckpt = self.built.model, self.out / "checkpoint"
+        start_stage = progress["stage"] if progress else 0
+        start_micro = progress["micro"] if progress else 0
+        if progress is None and acc.is_main_process:
             self._evaluate(model, "base")
         stages = cfg.stages()
         for index in range(start_stage, len(stages)):
@@ -343,15 +341,15 @@ class Trainer:
             for callback in self.on_stage_start:
                 callback(stage, model)
             t0 = time.perf_counter()
-            self.trainable[stage.name] = self._run_stage(
+            self.state.trainable[stage.name] = self._run_stage(
                 index,
                 stage,
                 model,
                 start_micro if index == start_stage else 0,
                 ckpt if progress is not None and index == start_stage else None,
             )
-            self.stage_seconds[stage.name] = round(
-                self.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
+            self.state.stage_seconds[stage.name] = round(
+                self.state.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
             )
             if acc.is_main_process:
                 self._evaluate(model, stage.name)
@@ -362,18 +360,18 @@ class Trainer:
         summary = {
             "method": cfg.method,
             "model": cfg.model,
-            "data": data_summary,
-            "trainable_parameters": self.trainable,
-            "stage_seconds": self.stage_seconds,
-            "global_steps": self.global_step,
+            "data": self.built.data_summary,
+            "trainable_parameters": self.state.trainable,
+            "stage_seconds": self.state.stage_seconds,
+            "global_steps": self.state.global_step,
             "precision": self.precision,
             "snapshots": {
-                f"step-{step:05d}": fraction for step, fraction in self.snapshot_steps.items()
+                f"step-{step:05d}": fraction for step, fraction in self.built.snapshot_steps.items()
             },
-            "eval": self.eval_log,
+            "eval": self.state.eval_log,
         }
         if acc.is_main_process:
-            save_adapter(model, self.out / "final", meta, self.base_keys)
+            save_adapter(model, self.out / "final", self.built.meta, self.built.base_keys)
             write_json_atomic(self.out / "summary.json", summary)
             shutil.rmtree(ckpt, ignore_errors=True)
         acc.wait_for_everyone()

@@ -6,16 +6,13 @@ the paper's appendix A (and the authors' YAML files where the paper is silent).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-# Parameter groups a stage can train (see citi.train.params.trainable_parameters).
-GROUPS = ("router", "molora", "uco", "lora", "selected", "all")
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    group: str
+    group: str  # the parameters it trains: router, molora, uco, lora, selected or all
     lr: float
     epochs: float
     routing_loss: bool = False  # add beta * L_r (only with a null-expert MOLoRA)
@@ -33,7 +30,6 @@ class Method:
     null_expert: bool = True
     mix: bool = True  # train on tool data mixed with general data
     needs_selection: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 RP = Stage("rp", "router", 2e-4, 1, routing_loss=True)

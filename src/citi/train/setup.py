@@ -4,7 +4,10 @@ resumed run still has the settings it was started with."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from citi.adapters import inject_lora
 from citi.components import list_components
@@ -13,6 +16,32 @@ from citi.io import read_json
 from citi.models import load_model
 from citi.molora.model import inject_molora
 from citi.train.params import group_parameter_names
+
+
+@dataclass
+class RunState:
+    """What a run has done so far: saved in every checkpoint, restored on resume."""
+
+    global_step: int = 0
+    eval_log: list = field(default_factory=list)  # [{"after": stage, "loss": {...}}]
+    stage_seconds: dict = field(default_factory=dict)
+    trainable: dict = field(default_factory=dict)  # stage -> trainable parameter count
+
+
+@dataclass
+class RunSetup:
+    """Everything a run builds before its first step (see :meth:`Trainer.setup`)."""
+
+    selection: dict
+    model: torch.nn.Module
+    tokenizer: object
+    meta: dict  # adapter_config.json content
+    base_keys: set  # base tensors any stage trains (saved with the adapter)
+    encoded: list  # training examples, encoded
+    data_summary: dict
+    eval_data: dict
+    snapshot_steps: dict  # optimizer step -> fraction of training
+
 
 # Settings that may change between an interrupted run and its resumption without changing it.
 RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
