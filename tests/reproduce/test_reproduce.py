@@ -439,3 +439,25 @@ def test_a_misspelt_key_in_any_preset_section_fails_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (out / "steps.json").exists()
+
+
+def test_single_seed_verdicts_report_evaluation_interval_separation(tmp_path):
+    from citi.reproduce.preset import ReproduceConfig
+    from citi.reproduce.tradeoff import verdicts
+
+    def results(run, kl, low, high):
+        entry = {"primary": "kl", "metrics": {"kl": kl, "ci": {"kl": {"low": low, "high": high}}}}
+        tool = {"primary": "nll", "metrics": {"nll": 1.0}}
+        path = tmp_path / "eval" / run / "results.json"
+        path.parent.mkdir(parents=True)
+        tasks = {"drift-math": entry, "drift-code": entry, "retention-tool": tool}
+        path.write_text(json.dumps({"tasks": tasks}))
+
+    results("base", 0.0, 0.0, 0.0)
+    results("ft", 0.5, 0.4, 0.6)
+    results("lora", 0.1, 0.05, 0.2)
+    config = ReproduceConfig(methods=["ft", "lora"], analyses=[])
+    rows = {r["claim"]: r for r in verdicts(tmp_path, config)}
+    row = rows["forgetting shows: ft drifts more than lora"]
+    assert row["verdict"] == "cannot tell"  # one seed: never a verdict
+    assert "disjoint on 2 of 2 task(s) (ft above on 2, below on 0)" in row["numbers"]

@@ -7,7 +7,9 @@ point, the final adapter included), seeds averaged with min-max error bars.
 
 Verdicts follow rules fixed here, before any result is seen, and printed with the numbers:
 - a difference between two methods counts only when it exceeds the run-to-run noise (the largest
-  spread between the seeds of either method); with a single seed nothing can be told;
+  spread between the seeds of either method); with a single seed nothing can be told, and the
+  numbers add how many of the underlying tasks' 95% evaluation intervals (bootstrap over
+  examples) are disjoint between the two methods: evaluation noise only, never a verdict;
 - routing holds when the last analysed router gives tool tokens at least 0.02 less null-expert
   mass than non-tool tokens, and does not hold when it gives them as much or more;
 - importance overlap holds when the high group's mean Jaccard exceeds the random expectation by
@@ -136,17 +138,24 @@ def verdicts(out: Path, config) -> list[dict]:
     rows = []
     citis = [m for m in config.methods if config.method_of(m) == "citi"]
     finals = {m: _final_values(out, config, m) for m in config.methods}
+
+    def separation(a: str, b: str, tasks: str) -> str:
+        return _ci_separation(out, config.run_names(a)[0], config.run_names(b)[0], tasks)
+
     for citi in citis:
         if "lora" in config.methods:
             v, d, n = compare(finals[citi][0], finals["lora"][0], higher_is_better=True)
-            rows.append(_row(f"tool gain of {citi} > lora's", v, d, n, "NLL drop"))
+            row = _row(f"tool gain of {citi} > lora's", v, d, n, "NLL drop")
+            rows.append(_with(row, separation(citi, "lora", "retention-tool")))
         for other in ("lora", "lora-dm", "ft"):
             if other in config.methods:
                 v, d, n = compare(finals[citi][1], finals[other][1], higher_is_better=False)
-                rows.append(_row(f"general drift of {citi} < {other}'s", v, d, n, "mean KL"))
+                row = _row(f"general drift of {citi} < {other}'s", v, d, n, "mean KL")
+                rows.append(_with(row, separation(citi, other, "drift-")))
     if "ft" in config.methods and "lora" in config.methods:
         v, d, n = compare(finals["ft"][1], finals["lora"][1], higher_is_better=True)
-        rows.append(_row("forgetting shows: ft drifts more than lora", v, d, n, "mean KL"))
+        row = _row("forgetting shows: ft drifts more than lora", v, d, n, "mean KL")
+        rows.append(_with(row, separation("ft", "lora", "drift-")))
     if "ft" in config.methods:
         rows += _leak_rows(out, config)
     router = out / "analysis" / "router.json"
@@ -188,6 +197,38 @@ def verdicts(out: Path, config) -> list[dict]:
             }
         )
     return rows
+
+
+def _ci_separation(out: Path, run_a: str, run_b: str, prefix: str) -> str:
+    """How many tasks starting with ``prefix`` have disjoint 95% evaluation intervals for the two
+    runs, and in which direction ("A above B" / "A below B"); "" when no interval is stored."""
+    a = _tasks(out / "eval" / run_a / "results.json")
+    b = _tasks(out / "eval" / run_b / "results.json")
+    above = below = total = 0
+    for task, entry in a.items():
+        other = b.get(task)
+        if not task.startswith(prefix) or other is None:
+            continue
+        metric = entry["primary"]
+        ca = entry["metrics"].get("ci", {}).get(metric)
+        cb = other["metrics"].get("ci", {}).get(metric)
+        if not ca or not cb:
+            continue
+        total += 1
+        above += ca["low"] > cb["high"]
+        below += ca["high"] < cb["low"]
+    if not total:
+        return ""
+    return (
+        f"95% evaluation intervals disjoint on {above + below} of {total} task(s) "
+        f"({run_a} above on {above}, below on {below})"
+    )
+
+
+def _with(row: dict, extra: str) -> dict:
+    if extra and row["numbers"].endswith("one seed: no noise estimate"):
+        row["numbers"] += f"; {extra}"
+    return row
 
 
 def _leak_rows(out: Path, config) -> list[dict]:
