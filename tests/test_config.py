@@ -1,13 +1,14 @@
 """Config dataclasses check types as well as ranges, from YAML and CLI alike."""
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from citi.config import config_from_dict, matches_type
-from citi.errors import ConfigError
+from citi.errors import CitiError, ConfigError
 from citi.importance import ImportanceConfig
 from citi.reproduce.preset import ReproduceConfig
 from citi.train.config import TrainConfig
@@ -67,3 +68,22 @@ def test_matches_type(value, annotation, ok):
 def test_train_config_types_name_the_option(values, needle):
     with pytest.raises(ConfigError, match=needle):
         config_from_dict(TrainConfig, {"method": "lora", **values})
+
+
+@pytest.mark.parametrize(
+    "values, needle",
+    [
+        ({"tasks": []}, "--tasks: no task"),
+        ({"tasks": ["gsm8kk"]}, "did you mean 'gsm8k'"),
+        ({"tasks": ["gsm8k", "gsm8k"]}, "named twice"),
+        ({"tasks": ["gsm8k"], "limit": 0}, "--limit"),
+        ({"tasks": ["gsm8k"], "batch_size": 2.5}, "--batch-size"),
+        ({"tasks": ["gsm8k"], "task_limits": {"triviaqa": 3}}, "not among the tasks"),
+        ({"tasks": ["gsm8k"], "precision": "fp16"}, "precision"),
+    ],
+)
+def test_eval_config_is_validated_before_any_model_loads(values, needle):
+    from citi.evaluation.config import EvalConfig
+
+    with pytest.raises(CitiError, match=re.escape(needle)):
+        config_from_dict(EvalConfig, values)

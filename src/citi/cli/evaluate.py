@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from citi.errors import CitiError
-    from citi.evaluation.runner import evaluate, markdown_table
+    from citi.evaluation.runner import markdown_table
     from citi.io import read_json
 
     if args.compare:
@@ -62,14 +62,24 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     if not args.tasks or not args.out:
         raise CitiError("eval: --tasks and --out are required")
-    if args.limit is not None and args.limit < 1:
-        raise CitiError("--limit: must be >= 1")
-    if args.batch_size < 1:
-        raise CitiError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    if args.max_length < 16:
-        raise CitiError(f"--max-length: must be >= 16, got {args.max_length}")
-    if not [t for t in args.tasks.split(",") if t.strip()]:
-        raise CitiError(f"--tasks: no task named in {args.tasks!r}")
+    from citi.config import config_from_dict
+    from citi.evaluation.config import EvalConfig
+    from citi.evaluation.runner import evaluate_config
+
+    values = {
+        "tasks": [t.strip() for t in args.tasks.split(",") if t.strip()],
+        "model": args.model,
+        "adapter": args.adapter,
+        "data_dir": args.data_dir,
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "dtype": args.dtype,
+        "device": args.device,
+        "precision": args.precision,
+        "unsafe_code": args.unsafe_code,
+    }
+    config = config_from_dict(EvalConfig, values, "options")
     judge = None
     if args.judge_url or args.judge_model:
         from citi.evaluation.judge import Judge
@@ -77,21 +87,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if not (args.judge_url and args.judge_model):
             raise CitiError("--judge-url and --judge-model go together")
         judge = Judge(args.judge_url, args.judge_model)
-    results = evaluate(
-        args.model,
-        [t.strip() for t in args.tasks.split(",") if t.strip()],
-        args.out,
-        adapter=args.adapter,
-        data_dir=args.data_dir,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        dtype=args.dtype,
-        device=args.device,
-        judge=judge,
-        precision=args.precision,
-        unsafe_code=args.unsafe_code,
-    )
+    results = evaluate_config(config, args.out, judge=judge)
     from citi.evaluation.runner import markdown_table as table
 
     print(table([results], [args.adapter or args.model]), end="")

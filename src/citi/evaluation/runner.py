@@ -160,6 +160,28 @@ def run_task(
     return agg, records
 
 
+def evaluate_config(config, out_dir: str | Path, loaded=None, variant=None, judge=None) -> dict:
+    """:func:`evaluate` with an :class:`citi.evaluation.config.EvalConfig`."""
+    return evaluate(
+        config.model,
+        config.tasks,
+        out_dir,
+        adapter=config.adapter,
+        data_dir=config.data_dir,
+        limit=config.limit,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        dtype=config.dtype,
+        device=config.device,
+        loaded=loaded,
+        variant=variant,
+        judge=judge,
+        precision=config.precision,
+        task_limits=config.task_limits,
+        unsafe_code=config.unsafe_code,
+    )
+
+
 def evaluate(
     model: str,
     tasks: list[str],
@@ -184,7 +206,23 @@ def evaluate(
     loading ``model`` + ``adapter``; ``variant`` names it in the resume key and the results.
     """
     from citi.evaluation import sandbox
+    from citi.evaluation.config import EvalConfig
 
+    # Every setting checked (one error line naming the option) before any model is loaded.
+    EvalConfig(
+        tasks=list(tasks),
+        model=model,
+        adapter=adapter,
+        data_dir=None if data_dir is None else str(data_dir),
+        limit=limit,
+        task_limits=dict(task_limits or {}),
+        batch_size=batch_size,
+        max_length=max_length,
+        dtype=dtype,
+        device=device,
+        precision=precision,
+        unsafe_code=unsafe_code,
+    )
     specs = [get_task(t) for t in tasks]
     sandbox.clean_stale_sandboxes()
     previous, sandbox.UNSAFE_ALLOWED = sandbox.UNSAFE_ALLOWED, unsafe_code

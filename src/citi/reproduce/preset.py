@@ -167,11 +167,13 @@ class ReproduceConfig:
                     f"{section}: unknown key(s) {', '.join(typos)}; "
                     f"known: {', '.join(sorted(allowed))}"
                 )
-        limits = self.eval.get("task_limits", {})
-        if not isinstance(limits, dict) or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in limits.values()
-        ):
-            raise ConfigError("eval.task_limits: a map of task names to integers >= 1")
+        from citi.evaluation.config import EvalConfig
+
+        keys = ("tasks", "limit", "batch_size", "max_length", "task_limits")
+        for section in ("eval", "snapshot_eval"):
+            values = {k: v for k, v in getattr(self, section).items() if k in keys}
+            if values.get("tasks"):
+                _in_section(section, lambda v=values: config_from_dict(EvalConfig, v, ""))
 
     def _check_sweep(self) -> None:
         from citi.train.methods import METHODS

@@ -1,0 +1,56 @@
+"""The evaluation config: one dataclass, validated before any model is loaded, shared by
+``citi eval``, ``citi reproduce`` (its ``eval:`` section) and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from citi.errors import ConfigError
+from citi.models.loader import DEFAULT_MODEL
+from citi.precision import check_precision
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[str] = field(default_factory=list)
+    model: str = DEFAULT_MODEL
+    adapter: str | None = None  # a `citi train` run directory (or its final/)
+    data_dir: str | None = None
+    limit: int | None = None  # examples per task; None: all
+    task_limits: dict[str, int] = field(default_factory=dict)  # per task, over `limit`
+    batch_size: int = 8
+    max_length: int = 2048
+    dtype: str = "auto"
+    device: str | None = None
+    precision: str = "auto"
+    unsafe_code: bool = False  # HumanEval without OS-level isolation
+
+    def __post_init__(self) -> None:
+        from citi.evaluation.runner import get_task
+
+        tasks = [t for t in self.tasks if isinstance(t, str) and t.strip()]
+        if not tasks:
+            raise ConfigError(f"--tasks: no task named in {self.tasks!r}")
+        for task in tasks:
+            get_task(task)  # an unknown name is one error line with the closest task
+        if len(set(tasks)) != len(tasks):
+            raise ConfigError(f"--tasks: a task is named twice in {', '.join(tasks)}")
+        self.tasks = tasks
+        for option, value, low in (
+            ("--limit", self.limit, 1),
+            ("--batch-size", self.batch_size, 1),
+            ("--max-length", self.max_length, 16),
+        ):
+            if value is None and option == "--limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{option}: must be an integer >= {low}, got {value!r}")
+        for task, value in (self.task_limits or {}).items():
+            if task not in tasks:
+                raise ConfigError(f"task_limits: {task!r} is not among the tasks")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"task_limits: {task} must be an integer >= 1, got {value!r}")
+        check_precision(self.precision, "precision")
+
+    def limit_of(self, task: str) -> int | None:
+        return (self.task_limits or {}).get(task, self.limit)
