@@ -11,10 +11,10 @@ import logging
 import sys
 
 from citi import __version__
-from citi.cli import analyze, data, evaluate, importance, info, reproduce, train
+from citi.cli import analyze, data, evaluate, importance, info, plan, reproduce, train
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, reproduce]
+SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, reproduce, plan]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,198 @@
+"""``citi plan``: will a method fit on my GPUs? A per-device memory estimate for DDP, FSDP and
+DeepSpeed ZeRO-2, from the model's config alone (the model is built on the meta device: exact
+parameter counts, no weights loaded).
+
+What is counted, per device (bytes):
+- weights: float32 master weights of the whole model, adapters included (citi trains in float32
+  and computes under bf16 autocast);
+- gradients: float32, trainable parameters only; optimizer: AdamW's two float32 moments;
+- activations under bf16 autocast, per token and decoder layer (an estimate for a Llama block with
+  fused SDPA attention, no sequence-squared term): the inputs the backward pass keeps, about
+  ``2 * (6h + 2 kv + 4i) + 8h`` bytes (h hidden, kv key/value width, i MLP width: norms,
+  projections, SwiGLU gates in bf16, the float32 residual stream); with gradient checkpointing,
+  the float32 layer inputs (``4h``) for every layer plus one layer recomputed in full;
+- logits: float32 logits and their gradient at every position (an upper bound: citi applies
+  the LM head at label positions only).
+Sharding: DDP keeps everything per device; ZeRO-2 shards gradients and optimizer state; FSDP
+(full shard) shards weights, gradients and optimizer state, plus one gathered decoder layer.
+For a multi-stage method the stage with the most trainable parameters is planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from citi.errors import ConfigError
+
+GIB = 1024**3
+
+# Published config.json values of the models this project plans for (no download needed).
+KNOWN_CONFIGS = {
+    "smollm2-135m-instruct": dict(
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        vocab_size=49152,
+        tie_word_embeddings=True,
+    ),
+    "llama-3-8b-instruct": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=False,
+    ),
+}
+
+
+@dataclass
+class ModelShape:
+    total: int  # parameters of the model
+    components: list[tuple[str, int, int]]  # (name, in_features, out_features) per component
+    hidden: int
+    kv_width: int
+    intermediate: int
+    layers: int
+    vocab: int
+    largest_layer: int  # parameters of one decoder layer
+
+
+def model_config(spec: str):
+    """A transformers config for a known alias, a tiny alias or a local directory/hub id."""
+    from transformers import AutoConfig, LlamaConfig
+
+    if spec in KNOWN_CONFIGS:
+        return LlamaConfig(**KNOWN_CONFIGS[spec])
+    from citi.models.loader import TINY_ALIASES
+
+    if spec in TINY_ALIASES:
+        from citi.models.tiny import _tiny_config, byte_tokenizer
+
+        kind, layers = TINY_ALIASES[spec]
+        return _tiny_config(kind, len(byte_tokenizer()), layers)
+    try:
+        return AutoConfig.from_pretrained(spec, local_files_only=True)
+    except (OSError, ValueError):
+        known = ", ".join([*KNOWN_CONFIGS, *TINY_ALIASES])
+        raise ConfigError(
+            f"--model: no config for {spec!r} (known: {known}, or a directory with config.json)"
+        ) from None
+
+
+def model_shape(config) -> ModelShape:
+    """Exact parameter counts from a model built on the meta device."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from citi.components import find_decoder_layers, list_components
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    comps = list_components(model)
+    _, layers = find_decoder_layers(model)
+    hidden = config.hidden_size
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    return ModelShape(
+        total=sum(p.numel() for p in model.parameters()),
+        components=[(c.name, c.in_features, c.out_features) for c in comps],
+        hidden=hidden,
+        kv_width=hidden // heads * kv_heads,
+        intermediate=config.intermediate_size,
+        layers=len(layers),
+        vocab=config.vocab_size,
+        largest_layer=max(sum(p.numel() for p in layer.parameters()) for layer in layers),
+    )
+
+
+def _by_size(shape: ModelShape) -> list[tuple[str, int, int]]:
+    return sorted(shape.components, key=lambda c: -c[1] * c[2])
+
+
+def trainable_parameters(
+    shape: ModelShape,
+    method: str,
+    selection: dict | None = None,
+    molora: dict | None = None,
+    lora_rank: int = 16,
+) -> tuple[int, int]:
+    """(adapter parameters added to the model, trainable parameters of the largest stage).
+    Without a selection, CITI's sets are the largest components (an upper bound)."""
+    molora = {"num_experts": 4, "rank": 8, "null_expert": True, **(molora or {})}
+    n = len(shape.components)
+    sizes = {name: (i, o) for name, i, o in shape.components}
+    if method == "ft":
+        return 0, shape.total
+    if method in ("lora", "lora-dm"):
+        added = sum(lora_rank * (i + o) for _, i, o in shape.components)
+        return added, added
+    if method != "citi":
+        raise ConfigError(f"--method: plan knows ft, lora, lora-dm and citi, not {method!r}")
+    if selection:
+        unknown = [c for c in [*selection["molora"], *selection["uco"]] if c not in sizes]
+        if unknown:
+            raise ConfigError(f"--selection: unknown component {unknown[0]!r} for this model")
+        mol = [(c, *sizes[c]) for c in selection["molora"]]
+        uco = [(c, *sizes[c]) for c in selection["uco"]]
+    else:
+        ranked = _by_size(shape)
+        mol = ranked[: round(0.2 * n)]
+        uco = ranked[round(0.2 * n) : round(0.2 * n) + round(0.1 * n)]
+    e, r = molora["num_experts"], molora["rank"]
+    routers = sum((e + int(molora["null_expert"])) * i for _, i, _ in mol)
+    experts = sum(e * r * (i + o) for _, i, o in mol)
+    uco_weights = sum(i * o for _, i, o in uco)
+    return routers + experts, max(routers + experts, uco_weights)
+
+
+def activation_bytes(shape: ModelShape, tokens: int, checkpointing: bool) -> tuple[int, int]:
+    """(decoder activations, logits) bytes for ``tokens`` tokens per device."""
+    h, kv, i = shape.hidden, shape.kv_width, shape.intermediate
+    per_layer = 2 * (6 * h + 2 * kv + 4 * i) + 8 * h  # bytes per token
+    if checkpointing:
+        layers = tokens * (4 * h * shape.layers + per_layer)
+    else:
+        layers = tokens * per_layer * shape.layers
+    return layers, 8 * shape.vocab * tokens
+
+
+def plan(
+    shape: ModelShape,
+    method: str,
+    tokens: int,
+    devices: int,
+    device_gib: float,
+    selection: dict | None = None,
+    molora: dict | None = None,
+) -> dict:
+    """Per-device bytes of each part, for each strategy, with and without checkpointing."""
+    if devices < 1 or tokens < 1 or device_gib <= 0:
+        raise ConfigError("--devices, --batch-size, --max-length and --device-memory must be > 0")
+    added, trainable = trainable_parameters(shape, method, selection, molora)
+    weights = 4 * (shape.total + added)
+    grads, optim = 4 * trainable, 8 * trainable
+    gathered = 4 * shape.largest_layer  # FSDP: one decoder layer unsharded at a time
+    strategies = {
+        "ddp": (weights, grads, optim),
+        "zero2": (weights, grads / devices, optim / devices),
+        "fsdp": (weights / devices + gathered, grads / devices, optim / devices),
+    }
+    out = {"trainable": trainable, "total_parameters": shape.total + added, "strategies": {}}
+    for ckpt in (False, True):
+        acts, logits = activation_bytes(shape, tokens, ckpt)
+        for name, (w, g, o) in strategies.items():
+            total = w + g + o + acts + logits
+            out["strategies"].setdefault(name, {})["checkpointing" if ckpt else "plain"] = {
+                "weights": w,
+                "gradients": g,
+                "optimizer": o,
+                "activations": acts,
+                "logits": logits,
+                "total": total,
+                "fits": total <= device_gib * GIB,
+            }
+    return out

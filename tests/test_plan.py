@@ -1,0 +1,66 @@
+"""citi plan: exact parameter counts from the config, bytes by hand for tiny-llama."""
+
+import pytest
+
+from citi.cli.main import main
+from citi.errors import ConfigError
+from citi.plan import model_config, model_shape, plan, trainable_parameters
+
+# tiny-llama: hidden 64, MLP 128, 4 layers, 4 heads of 16, 2 key/value heads (width 32), a
+# 259-token vocabulary, untied embeddings, no biases.
+EMBED = 259 * 64
+LAYER = 64 * 64 * 2 + 64 * 32 * 2 + 64 * 128 * 3 + 2 * 64  # q, o; k, v; gate, up, down; norms
+TOTAL = 2 * EMBED + 4 * LAYER + 64
+
+
+@pytest.fixture(scope="module")
+def shape():
+    return model_shape(model_config("tiny-llama"))
+
+
+def test_parameter_counts_come_from_the_config(shape):
+    assert shape.total == TOTAL == 181_184
+    assert len(shape.components) == 28 and shape.largest_layer == LAYER
+    assert (shape.hidden, shape.kv_width, shape.intermediate, shape.vocab) == (64, 32, 128, 259)
+
+
+def test_trainable_parameters_per_method(shape):
+    assert trainable_parameters(shape, "ft") == (0, TOTAL)
+    per_layer = 16 * (128 + 96 + 96 + 128 + 192 + 192 + 192)  # r * (in + out) per component
+    assert trainable_parameters(shape, "lora") == (4 * per_layer, 4 * per_layer)
+    # CITI without a selection: MOLoRA on the 6 largest components (gate, up, down of layers 0
+    # and 1: 4 experts of rank 8, router with 5 outputs), UCO on the next 3 (8192 weights each)
+    experts = 6 * 4 * 8 * (64 + 128)
+    routers = 2 * (5 * 64 + 5 * 64 + 5 * 128)
+    assert trainable_parameters(shape, "citi") == (experts + routers, experts + routers)
+    selection = {"molora": ["layers.0.self_attn.q_proj"], "uco": ["layers.3.mlp.down_proj"]}
+    added = 4 * 8 * 128 + 5 * 64
+    assert trainable_parameters(shape, "citi", selection) == (added, 8192)
+
+
+def test_bytes_per_strategy_by_hand(shape):
+    result = plan(shape, "ft", tokens=32, devices=2, device_gib=1)
+    per_token = 2 * (6 * 64 + 2 * 32 + 4 * 128) + 8 * 64  # 2432 bytes per token and layer
+    acts, logits = 32 * per_token * 4, 8 * 259 * 32
+    ddp = result["strategies"]["ddp"]["plain"]
+    assert (ddp["weights"], ddp["gradients"], ddp["optimizer"]) == (4 * TOTAL, 4 * TOTAL, 8 * TOTAL)
+    assert (ddp["activations"], ddp["logits"]) == (acts, logits)
+    assert ddp["total"] == 16 * TOTAL + acts + logits and ddp["fits"]
+    zero2 = result["strategies"]["zero2"]["plain"]
+    assert zero2["total"] == 4 * TOTAL + 12 * TOTAL / 2 + acts + logits
+    fsdp = result["strategies"]["fsdp"]["checkpointing"]
+    ckpt_acts = 32 * (4 * 64 * 4 + per_token)
+    assert fsdp["total"] == 16 * TOTAL / 2 + 4 * LAYER + ckpt_acts + logits
+    small = plan(shape, "ft", tokens=32, devices=1, device_gib=1e-3)
+    assert not small["strategies"]["ddp"]["plain"]["fits"]
+
+
+def test_plan_cli_and_errors(capsys):
+    assert main(["plan", "--model", "tiny-llama", "--method", "lora", "--devices", "2"]) == 0
+    assert "zero2" in capsys.readouterr().out
+    assert main(["plan", "--model", "nope-7b"]) == 2
+    assert "no config for 'nope-7b'" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        model_shape(model_config("tiny-llama")) and plan(
+            model_shape(model_config("tiny-llama")), "ft", 1, 0, 80
+        )
