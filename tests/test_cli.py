@@ -61,3 +61,23 @@ def test_fetch_fails_fast_without_internet(tmp_path, monkeypatch):
 
 def test_fetch_unknown_name(tmp_path):
     assert main(["data", "fetch", "nonsense", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_option_defaults_are_read_from_the_config_dataclasses(capsys):
+    import dataclasses
+
+    from citi.evaluation.config import EvalConfig
+    from citi.importance.run import ImportanceConfig
+    from citi.train.config import TrainConfig
+
+    for command, cls, field in (
+        ("train", TrainConfig, "mix_per_source"),
+        ("importance", ImportanceConfig, "samples"),
+        ("eval", EvalConfig, "max_length"),
+    ):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == field)
+        option = "--" + field.replace("_", "-")
+        assert f"{option} {field.upper()}" in text and f"(default: {default})" in text

@@ -50,3 +50,26 @@ def load_model_from_args(args: argparse.Namespace):
 
     with err_console.status(f"loading {args.model} ..."):
         return load_model(args.model, dtype=args.dtype, device=args.device)
+
+
+def document_defaults(parser: argparse.ArgumentParser, *configs: type) -> None:
+    """Append each option's default, read from the config dataclasses, to its help text: the
+    defaults live in the dataclasses only, never copied into the CLI."""
+    import dataclasses
+
+    defaults = {}
+    for cls in configs:
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+    for action in parser._actions:
+        if action.dest not in defaults or action.default not in (None, argparse.SUPPRESS):
+            continue
+        value = defaults[action.dest]
+        if value in (None, {}, []):
+            continue
+        if isinstance(value, dict):
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        action.help = f"{action.help or ''} (default: {value})".strip()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import add_data_dir, add_model_options, add_precision, console
+from citi.cli.common import (
+    add_data_dir,
+    add_model_options,
+    add_precision,
+    console,
+    document_defaults,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adapter", help="a `citi train` run directory (or its final/)")
     p.add_argument("--tasks", help="comma-separated task names")
     p.add_argument("--limit", type=int, help="evaluate only the first N examples of each task")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=2048, help="for the loglik tasks")
+    p.add_argument("--batch-size", type=int, help="prompts per generation batch")
+    p.add_argument("--max-length", type=int, help="for the loglik tasks")
     p.add_argument("--out", help="output directory")
     p.add_argument(
         "--judge-url",
@@ -39,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(without it, such a machine refuses the humaneval task)",
     )
     p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
+    from citi.evaluation.config import EvalConfig
+
+    document_defaults(p, EvalConfig)
     p.set_defaults(func=run_eval)
 
 
@@ -79,6 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "unsafe_code": args.unsafe_code,
     }
+    values = {k: v for k, v in values.items() if v is not None}  # unset: the dataclass default
     config = config_from_dict(EvalConfig, values, "options")
     judge = None
     if args.judge_url or args.judge_model:

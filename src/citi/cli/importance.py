@@ -7,16 +7,15 @@ from pathlib import Path
 
 from rich.table import Table
 
-from citi.cli.common import add_data_dir, add_precision, console
+from citi.cli.common import add_data_dir, add_precision, console, document_defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from citi.importance.run import DEFAULT_ABILITIES
+    from citi.importance.run import ImportanceConfig
     from citi.importance.scores import SCORES
-    from citi.models.loader import ALIASES, DEFAULT_MODEL
+    from citi.models.loader import ALIASES
     from citi.selection import METHODS
 
-    default_abilities = ",".join(f"{a}={d}" for a, d in DEFAULT_ABILITIES.items())
     p = sub.add_parser(
         "importance",
         help="score every component's importance per ability and select components",
@@ -27,21 +26,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file with these options (explicit options win)")
     p.add_argument(
         "--model",
-        help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id (default: {DEFAULT_MODEL})",
+        help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id",
     )
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
     add_precision(p)
     p.add_argument("--device")
     add_data_dir(p)
-    p.add_argument("--abilities", help=f"ability=dataset pairs (default: {default_abilities})")
-    p.add_argument("--tool-ability", help="which ability is the tool ability (default: tool)")
-    p.add_argument("--samples", type=int, help="examples per ability, seeded sample (default 64)")
-    p.add_argument("--batch-size", type=int, help="default 4")
-    p.add_argument("--max-length", type=int, help="tokens per example (default 512)")
-    p.add_argument("--score", choices=SCORES, help="taylor (paper, default) or token-abs (code)")
-    p.add_argument("--seed", type=int, help="sampling and random-selection seed (default 0)")
+    p.add_argument("--abilities", help="ability=dataset pairs")
+    p.add_argument("--tool-ability", help="which ability is the tool ability")
+    p.add_argument("--samples", type=int, help="examples per ability, seeded sample")
+    p.add_argument("--batch-size", type=int, help="examples per forward pass")
+    p.add_argument("--max-length", type=int, help="tokens per example")
+    p.add_argument(
+        "--score", choices=SCORES, help="taylor (the paper) or token-abs (the authors' code)"
+    )
+    p.add_argument("--seed", type=int, help="sampling and random-selection seed")
     _add_selection_options(p, METHODS)
     p.add_argument("--out", required=True, help="output directory")
+    document_defaults(p, ImportanceConfig)
     p.set_defaults(func=run_importance_cmd)
 
     s = sub.add_parser(
@@ -51,14 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--importance", required=True, help="importance.json from `citi importance`")
     _add_selection_options(s, METHODS)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, help="random-selection seed")
     s.add_argument("--out", required=True, help="selection.json to write")
+    document_defaults(s, ImportanceConfig)
     s.set_defaults(func=run_select_cmd, out_kind="file")
 
 
 def _add_selection_options(p: argparse.ArgumentParser, methods) -> None:
-    p.add_argument("--molora-ratio", type=float, help="share of components for MOLoRA (0.20)")
-    p.add_argument("--uco-ratio", type=float, help="share of components for UCO (0.10; 0 = none)")
+    p.add_argument("--molora-ratio", type=float, help="share of components for MOLoRA")
+    p.add_argument("--uco-ratio", type=float, help="share of components for UCO (0 = none)")
     p.add_argument("--select", choices=methods, help="top (CITI), down or random (Table 2)")
 
 
@@ -122,18 +125,24 @@ def run_importance_cmd(args: argparse.Namespace) -> int:
 
 
 def run_select_cmd(args: argparse.Namespace) -> int:
-    from citi.importance.run import check_importance
+    from citi.importance.run import ImportanceConfig, check_importance
     from citi.io import read_json, write_json_atomic
     from citi.selection import select_components
 
     result = check_importance(read_json(args.importance), args.importance)
+    default = ImportanceConfig()  # the defaults live in the config dataclass only
+
+    def given(name):
+        value = getattr(args, name)
+        return getattr(default, name) if value is None else value
+
     selection = select_components(
         result["M"],
         result["C"],
-        0.20 if args.molora_ratio is None else args.molora_ratio,
-        0.10 if args.uco_ratio is None else args.uco_ratio,
-        args.select or "top",
-        args.seed,
+        given("molora_ratio"),
+        given("uco_ratio"),
+        given("select"),
+        given("seed"),
     )
     selection.info = {"importance": str(args.importance), "model": result.get("model")}
     write_json_atomic(args.out, selection.to_dict())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import add_data_dir, add_precision, console
+from citi.cli.common import add_data_dir, add_precision, console, document_defaults
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--selection", help="selection.json from `citi importance`")
     add_data_dir(p)
-    p.add_argument("--tool-dataset", help="tool training data (default apibank-train)")
+    p.add_argument("--tool-dataset", help="tool training data")
     p.add_argument("--tool-limit", type=int, help="use only N tool examples (seeded sample)")
     p.add_argument(
         "--mix",
@@ -32,12 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="mix general data in (default: the method's choice)",
     )
     p.add_argument("--general", help="ability=dataset pairs of general data to mix in")
-    p.add_argument("--mix-per-source", type=int, help="general examples per source (5000)")
+    p.add_argument("--mix-per-source", type=int, help="general examples per source")
     p.add_argument("--max-length", type=int)
-    p.add_argument("--batch-size", type=int, help="per device (4)")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (16)")
-    p.add_argument("--epochs", help="epochs for every stage (2) or per stage (rp=1,mi=2,uco=1)")
-    p.add_argument("--lr", help="learning rate for every stage or per stage (mi=2e-4)")
+    p.add_argument("--batch-size", type=int, help="per device")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
+    p.add_argument(
+        "--epochs",
+        help="epochs for every stage or per stage (rp=1,mi=2,uco=1); default: the method's",
+    )
+    p.add_argument(
+        "--lr", help="learning rate for every stage or per stage (mi=2e-4); default: the method's"
+    )
     p.add_argument("--warmup-ratio", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--max-grad-norm", type=float)
@@ -49,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="eval_datasets",
         help="datasets whose mean label loss is logged before and after each stage",
     )
-    p.add_argument("--eval-limit", type=int, help="examples per eval dataset (64)")
+    p.add_argument("--eval-limit", type=int, help="examples per eval dataset")
     p.add_argument(
         "--snapshots",
         help="fractions of all optimizer steps at which the adapter is also saved "
@@ -77,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --resume: continue even though settings differ from the saved config.yaml",
     )
+    from citi.molora.config import MoloraConfig
+    from citi.train.config import TrainConfig
+
+    document_defaults(p, TrainConfig, MoloraConfig)
     p.set_defaults(func=run_train)
 
 
