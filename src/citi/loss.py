@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from citi.data.render import IGNORE_INDEX
+from citi.data.render import IGNORE_INDEX, Encoded, PaddingCollator
 
 
 def label_token_ce(model, batch: dict[str, torch.Tensor]):
@@ -61,3 +61,20 @@ class CausalLMLoss(nn.Module):
     def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         return mean_token_loss(self.model, batch)
+
+
+@torch.no_grad()
+def mean_label_loss(model, encoded: list[Encoded], pad_id: int, batch_size: int, device) -> float:
+    """Mean cross-entropy per label token over ``encoded`` (no routing context: inference)."""
+    collate = PaddingCollator(pad_id)
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    ordered = sorted(encoded, key=lambda e: len(e.input_ids))
+    for i in range(0, len(ordered), batch_size):
+        batch = {k: v.to(device) for k, v in collate(ordered[i : i + batch_size]).items()}
+        token_loss, _, _ = label_token_ce(model, batch)
+        total += float(token_loss.double().sum())
+        count += token_loss.numel()
+    model.train(was_training)
+    return total / max(count, 1)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from citi.errors import ConfigError
 
-METHODS = ("top", "down", "random")
+SELECTION_RULES = ("top", "down", "random")
 
 
 def count_for(ratio: float, n: int, option: str) -> int:
@@ -57,9 +57,9 @@ def select_components(
     ``top`` is CITI; ``down`` (least tool-important) and ``random`` (seeded) are the Table 2
     controls. ``uco_ratio`` may be 0 to select no UCO components.
     """
-    if method not in METHODS:
+    if method not in SELECTION_RULES:
         raise ConfigError(
-            f"--select: unknown method {method!r}; choose one of {', '.join(METHODS)}"
+            f"--select: unknown method {method!r}; choose one of {', '.join(SELECTION_RULES)}"
         )
     if set(tool) != set(general):
         raise ConfigError("tool and general scores must cover the same components")

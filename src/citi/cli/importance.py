@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from citi.importance.run import ImportanceConfig
     from citi.importance.scores import SCORES
     from citi.models.loader import ALIASES
-    from citi.selection import METHODS
+    from citi.selection import SELECTION_RULES
 
     p = sub.add_parser(
         "importance",
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--score", choices=SCORES, help="taylor (the paper) or token-abs (the authors' code)"
     )
     p.add_argument("--seed", type=int, help="sampling and random-selection seed")
-    _add_selection_options(p, METHODS)
+    _add_selection_options(p, SELECTION_RULES)
     p.add_argument("--out", required=True, help="output directory")
     document_defaults(p, ImportanceConfig)
     p.set_defaults(func=run_importance_cmd)
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Choose components from existing scores without recomputing them.",
     )
     s.add_argument("--importance", required=True, help="importance.json from `citi importance`")
-    _add_selection_options(s, METHODS)
+    _add_selection_options(s, SELECTION_RULES)
     s.add_argument("--seed", type=int, help="random-selection seed")
     s.add_argument("--out", required=True, help="selection.json to write")
     document_defaults(s, ImportanceConfig)

@@ -17,6 +17,17 @@ from citi.data.records import ListOf, read_records, require
 from citi.errors import DataError
 
 # category -> BFCL's file stem
+
+SYSTEM_PROMPT = (
+    "You are an expert in composing functions. You are given a question and a set of possible "
+    "functions. Based on the question, make one or more function calls to achieve the purpose. "
+    "If none of the functions can be used, say so and make no call. If the question lacks "
+    "parameters the function requires, say so as well.\n\n"
+    "If you call functions, reply with the calls only, in the format "
+    "[func_name1(param_name1=value1, param_name2=value2...), func_name2(params)] and no other "
+    "text.\n\nHere is a list of functions in JSON format that you can invoke.\n{functions}\n"
+)
+
 FILES = {
     "simple": "BFCL_v4_simple_python",
     "multiple": "BFCL_v4_multiple",
@@ -39,8 +50,6 @@ def package_data_dir() -> Path | None:
 
 
 def load_bfcl(path: Path, category: str) -> list[Example]:
-    from citi.evaluation.bfcl import SYSTEM_PROMPT
-
     answers = {}
     if category != "irrelevance":
         answer_path = path.parent / "possible_answer" / path.name

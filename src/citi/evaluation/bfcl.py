@@ -28,6 +28,8 @@ from __future__ import annotations
 import ast
 import re
 
+from citi.data.bfcl import SYSTEM_PROMPT  # noqa: F401 (the prompt lives with the data)
+
 CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
 MAX_OUTPUT_CHARS = 20_000  # a guard for the parser against runaway generations
 
@@ -42,16 +44,6 @@ ERROR_TYPES = (
     "type_error",
     "value_error",
     "irrelevance_called",
-)
-
-SYSTEM_PROMPT = (
-    "You are an expert in composing functions. You are given a question and a set of possible "
-    "functions. Based on the question, make one or more function calls to achieve the purpose. "
-    "If none of the functions can be used, say so and make no call. If the question lacks "
-    "parameters the function requires, say so as well.\n\n"
-    "If you call functions, reply with the calls only, in the format "
-    "[func_name1(param_name1=value1, param_name2=value2...), func_name2(params)] and no other "
-    "text.\n\nHere is a list of functions in JSON format that you can invoke.\n{functions}\n"
 )
 
 

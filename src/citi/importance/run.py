@@ -23,7 +23,7 @@ from citi.importance.scores import SCORES, combine_general, importance_sums, nor
 from citi.io import read_json, write_json_atomic
 from citi.models.loader import DEFAULT_MODEL, load_model
 from citi.precision import autocast, check_precision, resolve_precision
-from citi.selection import METHODS, select_components
+from citi.selection import SELECTION_RULES, select_components
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ class ImportanceConfig:
                 raise ConfigError(f"{opt}: must be an integer >= {low}, got {value!r}")
         if self.score not in SCORES:
             raise ConfigError(f"--score: unknown score {self.score!r}; choose {', '.join(SCORES)}")
-        if self.select not in METHODS:
+        if self.select not in SELECTION_RULES:
             raise ConfigError(
-                f"--select: unknown method {self.select!r}; choose {', '.join(METHODS)}"
+                f"--select: unknown method {self.select!r}; choose {', '.join(SELECTION_RULES)}"
             )
         if not 0 < self.molora_ratio < 1:
             raise ConfigError(f"--molora-ratio: must be in (0, 1), got {self.molora_ratio}")

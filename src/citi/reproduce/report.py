@@ -140,12 +140,9 @@ def training_table(out: Path, runs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_report(config, out: Path, steps: dict) -> Path:
-    runs = ["base", *(r for m in config.methods for r in config.run_names(m))]
-    tasks = config.eval.get("tasks", [])
-    parts = [f"# CITI reproduction: preset `{config.name}`", ""]
-    if config.note:
-        parts += [f"> {config.note.strip()}", ""]
+def _headline(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """The trade-off figure and the verdict per claim, when drift was measured."""
+    parts: list[str] = []
     tradeoff = out / "analysis" / "tradeoff.json"
     if tradeoff.is_file():
         from citi.reproduce.tradeoff import verdict_table
@@ -170,6 +167,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
             verdict_table(result, config.decisive),
             "",
         ]
+    return parts
+
+
+def _main(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """The main table, shaped like the paper's Table 3."""
+    parts: list[str] = []
     parts += [
         "## Tool use and general abilities (shaped like the paper's Table 3)",
         "",
@@ -180,6 +183,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
         main_table(out, runs, tasks),
         "",
     ]
+    return parts
+
+
+def _noise(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """Method means against the seed-to-seed spread (two or more seeds)."""
+    parts: list[str] = []
     if len(config.seeds) > 1:
         parts += [
             "## Method differences against run-to-run noise",
@@ -192,6 +201,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
             noise_table(out, config, tasks),
             "",
         ]
+    return parts
+
+
+def _errors(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """The API-Bank error taxonomy (Table 7) and BFCL's verdicts."""
+    parts: list[str] = []
     errors = error_table(out, runs, tasks)
     if errors:
         parts += ["## API-Bank error taxonomy (Table 7)", "", errors, ""]
@@ -200,6 +215,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
     errors = error_table(out, runs, tasks, "bfcl-", bfcl.ERROR_TYPES)
     if errors:
         parts += ["## BFCL verdicts (beyond the paper)", "", errors, ""]
+    return parts
+
+
+def _sweep(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """The MOLoRA alpha sweep, when the preset ran one."""
+    parts: list[str] = []
     sweep = out / "analysis" / "sweep.json"
     if sweep.is_file():
         sw = read_json(sweep)
@@ -217,7 +238,19 @@ def write_report(config, out: Path, steps: dict) -> Path:
             for c in sw["candidates"]
         ]
         parts.append("")
+    return parts
+
+
+def _training(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """Training losses and stage times."""
+    parts: list[str] = []
     parts += ["## Training", "", training_table(out, runs[1:]), ""]
+    return parts
+
+
+def _jaccard(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """Importance overlap across abilities (Fig. 3)."""
+    parts: list[str] = []
     jac = out / "analysis" / "jaccard.json"
     if jac.is_file():
         j = read_json(jac)
@@ -232,6 +265,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
                 f"| {g} | {info['mean_offdiagonal']:.3f} | {info['expected_random']:.3f} |"
             )
         parts += ["", "![Jaccard](analysis/jaccard.png)", ""]
+    return parts
+
+
+def _router(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """Router gates on tool and non-tool inputs (Fig. 6, 7)."""
+    parts: list[str] = []
     if (out / "analysis" / "router.png").is_file():
         parts += [
             "## Router gates on tool vs non-tool inputs (Fig. 6, 7)",
@@ -242,6 +281,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
             "![Routers](analysis/router.png)",
             "",
         ]
+    return parts
+
+
+def _replace(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """Component replacement (Table 1)."""
+    parts: list[str] = []
     rep = out / "analysis" / "replace" / "replace.json"
     if rep.is_file():
         r = read_json(rep)
@@ -261,6 +306,12 @@ def write_report(config, out: Path, steps: dict) -> Path:
                 + " |"
             )
         parts += ["", "![Replacement](analysis/replace/replace.png)", ""]
+    return parts
+
+
+def _icc(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """ICC similarity after ft and citi (Fig. 2, 8, 9)."""
+    parts: list[str] = []
     for method in ("ft", "citi"):
         icc = out / "analysis" / f"icc-{method}" / "icc.json"
         if icc.is_file():
@@ -290,6 +341,14 @@ def write_report(config, out: Path, steps: dict) -> Path:
                     row += f" {mean(ref[ability]['attn']):.3f} | {mean(ref[ability]['ffn']):.3f} |"
                 parts.append(row)
             parts += ["", f"![ICC {method}](analysis/icc-{method}/icc.png)", ""]
+    return parts
+
+
+def _times_and_settings(
+    config, out: Path, runs: list[str], tasks: list[str], steps: dict
+) -> list[str]:
+    """The time of every step and the resolved settings."""
+    parts: list[str] = []
     parts += ["## Time per step", "", "| step | seconds |", "| --- | --- |"]
     parts += [f"| {k} | {v['seconds']} |" for k, v in steps.items()]
     total = sum(v["seconds"] for v in steps.values())
@@ -303,6 +362,32 @@ def write_report(config, out: Path, steps: dict) -> Path:
         "```",
         "",
     ]
+    return parts
+
+
+SECTIONS = (
+    _headline,
+    _main,
+    _noise,
+    _errors,
+    _sweep,
+    _training,
+    _jaccard,
+    _router,
+    _replace,
+    _icc,
+    _times_and_settings,
+)
+
+
+def write_report(config, out: Path, steps: dict) -> Path:
+    runs = ["base", *(r for m in config.methods for r in config.run_names(m))]
+    tasks = config.eval.get("tasks", [])
+    parts = [f"# CITI reproduction: preset `{config.name}`", ""]
+    if config.note:
+        parts += [f"> {config.note.strip()}", ""]
+    for section in SECTIONS:
+        parts += section(config, out, runs, tasks, steps)
     path = out / "report.md"
     write_text_atomic(path, "\n".join(parts))
     return path

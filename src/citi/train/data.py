@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import random
 
-import torch
-
-from citi.data import PaddingCollator, encode_all, load_dataset, mix_datasets
+from citi.data import encode_all, load_dataset, mix_datasets
 from citi.data.render import Encoded
 from citi.errors import ConfigError
-from citi.loss import label_token_ce
 
 VALIDATION_SEED = "tool-validation"
 
@@ -99,20 +96,3 @@ def build_eval_data(config, tokenizer) -> dict[str, list[Encoded]]:
         if not out[name]:
             raise ConfigError(f"--eval: dataset {name!r} has no examples with a reference answer")
     return out
-
-
-@torch.no_grad()
-def mean_label_loss(model, encoded: list[Encoded], pad_id: int, batch_size: int, device) -> float:
-    """Mean cross-entropy per label token over ``encoded`` (no routing context: inference)."""
-    collate = PaddingCollator(pad_id)
-    total, count = 0.0, 0
-    was_training = model.training
-    model.eval()
-    ordered = sorted(encoded, key=lambda e: len(e.input_ids))
-    for i in range(0, len(ordered), batch_size):
-        batch = {k: v.to(device) for k, v in collate(ordered[i : i + batch_size]).items()}
-        token_loss, _, _ = label_token_ce(model, batch)
-        total += float(token_loss.double().sum())
-        count += token_loss.numel()
-    model.train(was_training)
-    return total / max(count, 1)

@@ -28,7 +28,7 @@ from citi.config import save_config
 from citi.data import PaddingCollator
 from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
-from citi.loss import CausalLMLoss
+from citi.loss import CausalLMLoss, mean_label_loss
 from citi.models.loader import check_device
 from citi.molora import (
     RouterPretrainingLoss,
@@ -39,7 +39,7 @@ from citi.molora import (
 from citi.precision import autocast, resolve_precision
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
-from citi.train.data import build_eval_data, build_training_data, epoch_order, mean_label_loss
+from citi.train.data import build_eval_data, build_training_data, epoch_order
 from citi.train.metrics_log import log_step
 from citi.train.params import group_parameter_names, set_trainable
 from citi.train.setup import RunSetup, RunState, build_model, check_same_config, load_selection
