@@ -111,3 +111,18 @@ def test_task_names_are_unique_and_versions_change_the_resume_key():
         register(task)
     key = _settings_key(task, "m", None, 2, 512)
     assert _settings_key(replace(task, version=2), "m", None, 2, 512) != key
+
+
+def test_interval_kind_follows_the_metric_not_the_values():
+    from citi.evaluation.intervals import interval
+    from citi.evaluation.metrics import metric_info
+
+    zeros = [0.0] * 32  # an unchanged model: every per-example KL is 0
+    assert interval(zeros, share=metric_info("kl").share) == {
+        "low": 0.0,
+        "high": 0.0,
+        "method": "bootstrap",
+        "n": 32,
+    }
+    assert interval(zeros, share=metric_info("leak").share)["method"] == "wilson"
+    assert interval([0.0, 1.0, 1.0], share=metric_info("rouge_l").share)["method"] == "bootstrap"

@@ -49,12 +49,16 @@ def is_binary(values: Sequence[float]) -> bool:
     return all(v in (0, 1) for v in values)
 
 
-def interval(values: Sequence[float]) -> dict | None:
-    """{"low", "high", "method", "n"} for per-sample ``values`` of a metric; None when empty."""
+def interval(values: Sequence[float], share: bool | None = None) -> dict | None:
+    """{"low", "high", "method", "n"} for per-sample ``values`` of a metric; None when empty.
+    ``share``: whether the metric is a share of 0/1 outcomes (Wilson) rather than a mean of
+    scores (bootstrap); None guesses from the values (all 0 or 1)."""
     values = [float(v) for v in values]
     if not values:
         return None
-    if is_binary(values):
+    if share is None:
+        share = is_binary(values)
+    if share and is_binary(values):
         lo, hi = wilson_interval(int(sum(values)), len(values))
         method = "wilson"
     else:

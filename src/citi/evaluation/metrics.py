@@ -67,21 +67,22 @@ class MetricInfo:
 
     unit: str  # "percent", "nll" or "kl"
     higher_is_better: bool = True
+    share: bool = False  # a share of 0/1 outcomes (Wilson interval), not a mean of scores
 
 
 # The one table every writer (results.md, eval compare, the report) formats metrics by.
 METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("percent"),
-    "correctness": MetricInfo("percent"),
-    "exact_match": MetricInfo("percent"),
-    "exact_match_flexible": MetricInfo("percent"),
-    "exact_match_strict": MetricInfo("percent"),
-    "pass@1": MetricInfo("percent"),
-    "prompt_level_strict": MetricInfo("percent"),
+    "accuracy": MetricInfo("percent", share=True),
+    "correctness": MetricInfo("percent", share=True),
+    "exact_match": MetricInfo("percent", share=True),
+    "exact_match_flexible": MetricInfo("percent", share=True),
+    "exact_match_strict": MetricInfo("percent", share=True),
+    "pass@1": MetricInfo("percent", share=True),
+    "prompt_level_strict": MetricInfo("percent", share=True),
     "rouge_l": MetricInfo("percent"),
     "overall": MetricInfo("percent"),
     "score": MetricInfo("percent"),  # MT-Bench: the judge's 1-10 rating / 10
-    "leak": MetricInfo("percent", higher_is_better=False),
+    "leak": MetricInfo("percent", higher_is_better=False, share=True),
     "nll": MetricInfo("nll", higher_is_better=False),
     "kl": MetricInfo("kl", higher_is_better=False),
 }

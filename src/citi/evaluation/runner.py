@@ -19,6 +19,7 @@ from citi.data.render import render_prompt
 from citi.errors import CitiError
 from citi.evaluation.generation import generate
 from citi.evaluation.intervals import interval
+from citi.evaluation.metrics import metric_info
 from citi.evaluation.tables import (  # noqa: F401 (re-exported for the writers)
     RAW_METRICS,
     format_entry,
@@ -93,7 +94,8 @@ def add_interval(metrics: dict, primary: str, records: list[dict]) -> None:
     if key is None:
         return
     values = [r["scores"][key] for r in records if isinstance(r["scores"].get(key), int | float)]
-    ci = interval(values)
+    # A per-example KL of exactly 0 (an unchanged model) is a mean of scores, not a share.
+    ci = interval(values, share=metric_info(primary).share)
     if ci is not None:
         metrics.setdefault("ci", {})[primary] = ci
 
