@@ -53,3 +53,13 @@ def markdown_table(all_results: list[dict], labels: list[str]) -> str:
             cells.append(format_entry(entry) if entry else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def limits_text(ev: dict) -> str:
+    """How many examples an evaluation section scores, in words."""
+    limit = ev.get("limit")
+    text = f"Evaluation limit: {limit} examples per task" if limit else "Every example of each task"
+    per_task = ev.get("task_limits") or {}
+    if per_task:
+        text += "; per task: " + ", ".join(f"{t} {n}" for t, n in per_task.items())
+    return text + "."

@@ -8,6 +8,7 @@ import yaml
 
 from citi.evaluation.apibank import ERROR_TYPES
 from citi.evaluation.runner import RAW_METRICS, format_entry
+from citi.evaluation.tables import limits_text
 from citi.io import read_json, write_text_atomic
 
 
@@ -178,7 +179,7 @@ def _main(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> 
         "",
         "Percentages for accuracy-type metrics; retention is the mean per-token NLL of "
         "held-out reference answers (lower is better), with the change against the base "
-        f"model. Evaluation limit: {config.eval.get('limit')} examples per task.",
+        f"model. {limits_text(config.eval)}",
         "",
         main_table(out, runs, tasks),
         "",
