@@ -113,11 +113,7 @@ def declared_format(description: str) -> str | None:
 
 def text(value: Any) -> str:
     """A value as the official regex parser sees it: everything is text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    return str(value)
+    return value if isinstance(value, str) else str(value)
 
 
 def _words(value: str, lower: bool) -> set[str]:
@@ -139,11 +135,10 @@ def parse_date(value: str, fmt: str) -> datetime | None:
 def _devices(value: Any) -> list | None:
     if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
         return None
-    out = [
-        {"name": text(d.get("name", "")).strip().lower(), "desc": text(d.get("description", ""))}
+    return sorted(
+        (text(d.get("name", "")).strip().lower(), text(d.get("description", "")).strip())
         for d in value
-    ]
-    return sorted(({"name": d["name"], "desc": d["desc"].strip()} for d in out), key=str)
+    )
 
 
 def typed(value: Any, spec: dict | None) -> tuple[bool, Any]:

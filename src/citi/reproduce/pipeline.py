@@ -14,7 +14,7 @@ from pathlib import Path
 from citi.config import save_config
 from citi.console import console
 from citi.io import read_json, write_json_atomic
-from citi.reproduce.preset import SWEPT, ReproduceConfig
+from citi.reproduce.preset import ReproduceConfig
 
 
 class Pipeline:
@@ -92,26 +92,12 @@ class Pipeline:
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
     def _train_values(self, name: str, run: str) -> dict:
-        """TrainConfig fields of one run: the preset's shared, per-method and variant settings."""
-        method = self.config.method_of(name)
-        variant = {k: v for k, v in self.config.variants.get(name, {}).items() if k != "method"}
-        molora = {**self.config.train.get("molora", {}), **variant.pop("molora", {})}
-        values = {
-            "method": method,
-            "model": self.config.model,
-            "data_dir": self.config.data_dir,
-            "selection": str(self.out / "importance" / "selection.json"),
-            "precision": self.config.precision,
-            **self.config.train,
-            **self.config.train_per_method.get(method, {}),
-            **variant,
-            "seed": self.config.seed_of(run),
-        }
-        if molora.get("alpha") == SWEPT:
-            molora["alpha"] = read_json(self.out / "analysis" / "sweep.json")["chosen"]
-        if molora:
-            values["molora"] = molora
-        return values
+        """TrainConfig fields of one run (see ReproduceConfig.train_values)."""
+        swept = None
+        if (self.out / "analysis" / "sweep.json").is_file():
+            swept = read_json(self.out / "analysis" / "sweep.json")["chosen"]
+        selection = str(self.out / "importance" / "selection.json")
+        return self.config.train_values(name, selection, self.config.seed_of(run), swept)
 
     def _run_trainer(self, run: str, values: dict, where: str, run_dir: Path | None = None) -> None:
         from citi.config import config_from_dict

@@ -67,7 +67,6 @@ class ReproduceConfig:
     )
 
     def __post_init__(self) -> None:
-        from citi.evaluation.tasks import TASKS
         from citi.precision import check_precision
         from citi.train.methods import METHODS
 
@@ -97,28 +96,6 @@ class ReproduceConfig:
             Judge(self.judge["url"], self.judge["model"])  # validates the URL
         if "seed" in self.train:
             raise ConfigError("train.seed: set the training seeds with `seeds:` instead")
-        bad = [t for t in self.eval.get("tasks", []) if t not in TASKS]
-        if bad:
-            raise ConfigError(f"eval.tasks: unknown task(s) {', '.join(bad)}")
-        for section, allowed in (
-            (
-                "eval",
-                {"tasks", "limit", "batch_size", "max_length", "router_examples", "task_limits"},
-            ),
-            ("snapshot_eval", {"tasks", "limit"}),
-        ):
-            typos = sorted(set(getattr(self, section)) - allowed)
-            if typos:
-                raise ConfigError(
-                    f"{section}: unknown key(s) {', '.join(typos)}; "
-                    f"known: {', '.join(sorted(allowed))}"
-                )
-        bad = [t for t in self.eval.get("task_limits", {}) if t not in self.eval.get("tasks", [])]
-        if bad:
-            raise ConfigError(f"eval.task_limits: task(s) not in eval.tasks: {', '.join(bad)}")
-        bad = [t for t in self.snapshot_eval.get("tasks", []) if t not in TASKS]
-        if bad:
-            raise ConfigError(f"snapshot_eval.tasks: unknown task(s) {', '.join(bad)}")
         self._check_sweep()
         self._check_sections()
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
@@ -136,31 +113,16 @@ class ReproduceConfig:
         from citi.importance.run import ImportanceConfig
         from citi.train.config import TrainConfig
 
-        for section in ("importance", "train", "train_per_method", "icc", "replace", "eval"):
+        for section in ("importance", "train", "train_per_method", *SECTION_KEYS):
             if not isinstance(getattr(self, section), dict):
                 raise ConfigError(f"{section}: must be a map of settings")
         _in_section("importance", lambda: config_from_dict(ImportanceConfig, self.importance, ""))
         for method in self.methods:
-            name = self.method_of(method)
-            variant = {k: v for k, v in self.variants.get(method, {}).items() if k != "method"}
-            molora = {**self.train.get("molora", {}), **variant.pop("molora", {})}
-            if molora.get("alpha") == SWEPT:
-                molora["alpha"] = 1.0  # decided by the sweep; any valid number checks the rest
-            values = {
-                "method": name,
-                "selection": "selection.json",  # written by the importance step
-                **self.train,
-                **self.train_per_method.get(name, {}),
-                **variant,
-            }
-            if molora:
-                values["molora"] = molora
+            # the sweep decides a swept alpha; any valid number checks the other settings
+            values = self.train_values(method, "selection.json", self.seeds[0], swept_alpha=1.0)
             where = f"variants.{method}" if method in self.variants else "train"
             _in_section(where, lambda v=values: config_from_dict(TrainConfig, v, ""))
-        for section, allowed in (
-            ("icc", {"samples", "max_length", "seed", "batch_size", "reference_dataset"}),
-            ("replace", {"settings", "tasks"}),
-        ):
+        for section, allowed in SECTION_KEYS.items():
             typos = sorted(set(getattr(self, section)) - allowed)
             if typos:
                 raise ConfigError(
@@ -204,6 +166,31 @@ class ReproduceConfig:
         if not validation:
             raise ConfigError("sweep: needs a held-out split (train.validation: N) to score on")
 
+    def train_values(
+        self, name: str, selection: str, seed: int, swept_alpha: float | None = None
+    ) -> dict:
+        """TrainConfig fields of one run of method or variant ``name``: the shared ``train:``
+        settings, the method's own, the variant's, and ``alpha: swept`` replaced."""
+        method = self.method_of(name)
+        variant = {k: v for k, v in self.variants.get(name, {}).items() if k != "method"}
+        molora = {**self.train.get("molora", {}), **variant.pop("molora", {})}
+        if molora.get("alpha") == SWEPT:
+            molora["alpha"] = swept_alpha
+        values = {
+            "method": method,
+            "model": self.model,
+            "data_dir": self.data_dir,
+            "selection": selection,
+            "precision": self.precision,
+            **self.train,
+            **self.train_per_method.get(method, {}),
+            **variant,
+            "seed": seed,
+        }
+        if molora:
+            values["molora"] = molora
+        return values
+
     def method_of(self, name: str) -> str:
         """The training method of a method or variant name."""
         return self.variants[name]["method"] if name in self.variants else name
@@ -214,6 +201,15 @@ class ReproduceConfig:
 
     def seed_of(self, run: str) -> int:
         return int(run.rsplit("-seed", 1)[1]) if "-seed" in run else self.seeds[0]
+
+
+# The keys each free-form section takes (the others are checked as the configs they become).
+SECTION_KEYS = {
+    "eval": {"tasks", "limit", "batch_size", "max_length", "router_examples", "task_limits"},
+    "snapshot_eval": {"tasks", "limit"},
+    "icc": {"samples", "max_length", "seed", "batch_size", "reference_dataset"},
+    "replace": {"settings", "tasks"},
+}
 
 
 def _in_section(section: str, build) -> None:
