@@ -12,14 +12,16 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   lora    PEFT LoRA r16 alpha 16 on every linear component
   ft      every weight trainable
   frozen  forward + backward with every weight frozen and the embedding output requiring grad
-Each of mi, rp and lora also runs as ``-bf16``: float32 weights, bf16 autocast (what
-``--precision bf16`` does). Time: median of interleaved repetitions in this process. Memory: each
+Each of mi, rp and lora also runs as ``-bf16``: float32 weights, bf16 autocast and, on a CPU,
+eager attention for MI and LoRA, SDPA for RP (what ``--precision bf16`` does); ``mi-bf16-sdpa``
+keeps SDPA attention. Time: median of interleaved repetitions in this process. Memory: each
 variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's in both
 precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time <= 0.40.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
@@ -50,16 +52,31 @@ from citi.molora import (  # noqa: E402
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast  # noqa: E402
+from citi.precision import autocast, training_attention  # noqa: E402
 
-VARIANTS = ("mi", "rp", "lora", "ft", "frozen", "mi-bf16", "rp-bf16", "lora-bf16")
+KEEP = contextlib.ExitStack()  # the variants' attention settings, held for the whole run
+VARIANTS = (
+    "mi",
+    "rp",
+    "lora",
+    "ft",
+    "frozen",
+    "mi-bf16",
+    "mi-bf16-sdpa",
+    "rp-bf16",
+    "lora-bf16",
+)
 
 
 def build(variant: str, args):
+    sdpa = variant.endswith("-sdpa")
+    variant = variant.removesuffix("-sdpa")
     precision = "bf16" if variant.endswith("-bf16") else "fp32"
     variant = variant.removesuffix("-bf16")
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
     model = loaded.model
+    if not sdpa:  # what the trainer does: eager attention under bf16 on a CPU (SDPA for RP)
+        KEEP.enter_context(training_attention(model, precision, loaded.device, variant != "rp"))
     comps = list_components(model)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -134,12 +151,16 @@ def main() -> None:
     )
     for v in VARIANTS:
         print(
-            f"  {v:<7} {tps[v]:8.1f} tok/s   added memory {memory[v]['added'] / mib:8.1f} MiB"
+            f"  {v:<12} {tps[v]:8.1f} tok/s   added memory {memory[v]['added'] / mib:8.1f} MiB"
             f"   peak {memory[v]['peak'] / mib:8.1f} MiB"
         )
     print(f"MI / LoRA throughput, fp32  {tps['mi'] / tps['lora']:.3f}  (target >= 1.2)")
     print(f"MI / LoRA throughput, bf16  {tps['mi-bf16'] / tps['lora-bf16']:.3f}  (target >= 1.2)")
     print(f"MI bf16 / fp32 throughput   {tps['mi-bf16'] / tps['mi']:.3f}  (target >= 2.0)")
+    print(
+        f"MI bf16 eager / SDPA attention {tps['mi-bf16'] / tps['mi-bf16-sdpa']:.3f}"
+        "  (CPU only: the trainer's choice against the default)"
+    )
     print(f"RP / MI step time, fp32     {seconds['rp'] / seconds['mi']:.3f}  (target <= 0.40)")
     print(
         f"RP / MI step time, bf16     {seconds['rp-bf16'] / seconds['mi-bf16']:.3f}"

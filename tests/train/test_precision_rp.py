@@ -17,7 +17,7 @@ from citi.molora import (
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, resolve_precision
+from citi.precision import autocast, resolve_precision, training_attention
 from citi.train.loop import Trainer
 from tests.helpers import small_config
 
@@ -169,3 +169,39 @@ def test_snapshots_and_validation_split(tmp_path, data_dir, selection_file):
             return repr(e.messages)
 
         assert not {key(e) for e in train} & {key(e) for e in held}
+
+
+def test_training_attention_switches_the_kernel_on_cpu_bf16_and_restores_it():
+    model = load_model("tiny-llama", device="cpu").model
+    own = model.config._attn_implementation
+    with training_attention(model, "bf16", "cpu", backward=True) as kernel:
+        assert kernel == "eager" and model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == own
+    with training_attention(model, "fp32", "cpu") as kernel:  # fp32: left alone
+        assert kernel is None and model.config._attn_implementation == own
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.no_grad(), autocast("bf16", "cpu"):
+        sdpa = model(ids).logits
+        with training_attention(model, "bf16", "cpu"):
+            eager = model(ids).logits
+    # The same function computed by another kernel: equal to bf16 rounding, not bit for bit.
+    torch.testing.assert_close(eager, sdpa, rtol=0.05, atol=0.05)
+
+
+def test_bf16_trainer_uses_eager_attention_with_a_backward_and_sdpa_for_forward_only_rp(
+    tmp_path, data_dir, selection_file
+):
+    config = small_config(data_dir, selection_file, method="citi", precision="bf16")
+    trainer = Trainer(config, tmp_path / "run")
+    kernels = {}
+    original = trainer._run_stage
+
+    def run_stage(index, stage, model, *args):  # the kernel each stage trains with
+        kernels[stage.name] = model.config._attn_implementation
+        return original(index, stage, model, *args)
+
+    trainer._run_stage = run_stage
+    trainer.run()
+    assert kernels["rp"] == "sdpa"
+    assert kernels["mi"] == "eager" and kernels["uco"] == "eager"
+    assert trainer.built.model.config._attn_implementation == "sdpa"  # restored after each stage

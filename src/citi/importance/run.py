@@ -22,7 +22,12 @@ from citi.errors import CitiError, ConfigError
 from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
 from citi.io import read_json, write_json_atomic
 from citi.models.loader import DEFAULT_MODEL, load_model
-from citi.precision import autocast, check_precision, resolve_precision
+from citi.precision import (
+    autocast,
+    check_precision,
+    resolve_precision,
+    training_attention,
+)
 from citi.selection import SELECTION_RULES, select_components
 
 log = logging.getLogger(__name__)
@@ -255,7 +260,10 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
                 log.info("importance %s: reusing %s", ability, partial)
                 per_ability[ability] = saved["result"]
                 continue
-        with autocast(config.precision, loaded.device):
+        with (
+            autocast(config.precision, loaded.device),
+            training_attention(loaded.model, config.precision, loaded.device),
+        ):
             per_ability[ability] = _score_ability(loaded, config, ability, components)
         write_json_atomic(partial, {"key": key, "result": per_ability[ability]})
     result = build_result(config, config.model, per_ability)

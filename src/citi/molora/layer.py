@@ -18,6 +18,32 @@ from torch import nn
 from citi.molora.config import MoloraConfig
 
 
+def mixture_delta(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    router: nn.Module,
+    config: MoloraConfig,
+    dropout: nn.Module | None = None,
+    return_gates: bool = False,
+):
+    """Σ_i G(x)[i] · B_i A_i x · alpha / r for x [..., in], A [N·r, in], B [out, N·r]: the mixture
+    both citi's MoloraLinear and the PEFT layer (citi.molora.peft) add to W0 x + b. The adapter
+    runs in A's dtype (x is cast when they differ) and the result comes back in x's dtype."""
+    n, r = config.num_experts, config.rank
+    # Under autocast the matmuls pick their own dtype; otherwise a bf16 x meets float32 weights
+    # (PEFT keeps adapters in float32 on a bf16 model) and is cast in and back out.
+    cast = x.dtype != a.dtype and not torch.is_autocast_enabled(x.device.type)
+    x_in = x.to(a.dtype) if cast else x
+    gates = F.softmax(router(x_in).float(), dim=-1)  # [..., E], float32 for a stable softmax
+    expert_gates = gates[..., 1:] if config.null_expert else gates  # [..., N]
+    ax = F.linear(dropout(x_in) if dropout is not None else x_in, a)  # [..., N*r]
+    ax = ax.unflatten(-1, (n, r)) * expert_gates.to(ax.dtype).unsqueeze(-1)  # [..., N, r]
+    delta = F.linear(ax.flatten(-2), b) * config.scaling  # [..., out]
+    delta = delta.to(x.dtype) if cast else delta
+    return (delta, gates) if return_gates else delta
+
+
 class MoloraLinear(nn.Linear):
     """Replaces an ``nn.Linear`` in place, sharing its weight and bias Parameters, so the base
     weights keep their state-dict names and every new parameter is prefixed ``molora_``."""
@@ -51,7 +77,6 @@ class MoloraLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.molora_config
-        n, r = cfg.num_experts, cfg.rank
         out = F.linear(x, self.weight, self.bias)  # [..., out]
         if self.molora_router_only:
             # B = 0 in RP, so the experts add exactly nothing and the output is W0 x + b; the
@@ -59,14 +84,12 @@ class MoloraLinear(nn.Linear):
             with torch.enable_grad():
                 self._record(self.gates(x.detach()))
             return out
-        gates = self.gates(x)  # [..., E]
-        expert_gates = gates[..., 1:] if cfg.null_expert else gates  # [..., N]
-        ax = F.linear(self.molora_dropout(x), self.molora_A)  # [..., N*r]
-        ax = ax.unflatten(-1, (n, r)) * expert_gates.to(ax.dtype).unsqueeze(-1)  # [..., N, r]
-        out = out + F.linear(ax.flatten(-2), self.molora_B) * cfg.scaling  # [..., out]
+        delta, gates = mixture_delta(
+            x, self.molora_A, self.molora_B, self.molora_router, cfg, self.molora_dropout, True
+        )
         if self.molora_mask is not None:
             self._record(gates)
-        return out
+        return out + delta
 
     def _record(self, gates: torch.Tensor) -> None:
         mask = self.molora_mask

@@ -36,7 +36,7 @@ from citi.molora import (
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, resolve_precision
+from citi.precision import autocast, resolve_precision, training_attention
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order
@@ -97,6 +97,13 @@ class Trainer:
         }
         save_adapter(model, path, meta, self.built.base_keys)
 
+    def _forward_only(self, stage, model) -> bool:
+        """RP: only the routers' local routing loss has a gradient (see RouterPretrainingLoss)."""
+        use_rl = stage.routing_loss and self.config.molora_config().null_expert
+        return (
+            self.forward_only_rp and stage.group == "router" and use_rl and experts_are_zero(model)
+        )
+
     # -- one stage -----------------------------------------------------------------------------
     def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
         cfg, acc = self.config, self.accelerator
@@ -117,10 +124,7 @@ class Trainer:
             load_optimizer(resume_dir, optimizer, scheduler)
         use_rl = stage.routing_loss and cfg.molora_config().null_expert
         beta = cfg.molora_config().beta
-        # RP: only the routers' local routing loss has a gradient (see RouterPretrainingLoss).
-        forward_only = (
-            self.forward_only_rp and stage.group == "router" and use_rl and experts_are_zero(model)
-        )
+        forward_only = self._forward_only(stage, model)
         loss_module = RouterPretrainingLoss(model) if forward_only else CausalLMLoss(model)
         acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
         wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
@@ -341,13 +345,15 @@ class Trainer:
             for callback in self.on_stage_start:
                 callback(stage, model)
             t0 = time.perf_counter()
-            self.state.trainable[stage.name] = self._run_stage(
-                index,
-                stage,
-                model,
-                start_micro if index == start_stage else 0,
-                ckpt if progress is not None and index == start_stage else None,
-            )
+            backward = not self._forward_only(stage, model)
+            with training_attention(model, self.precision, acc.device, backward):
+                self.state.trainable[stage.name] = self._run_stage(
+                    index,
+                    stage,
+                    model,
+                    start_micro if index == start_stage else 0,
+                    ckpt if progress is not None and index == start_stage else None,
+                )
             self.state.stage_seconds[stage.name] = round(
                 self.state.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
             )
