@@ -176,4 +176,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with KEEP:  # restore the kernels before the interpreter tears transformers down
+        main()

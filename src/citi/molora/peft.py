@@ -229,3 +229,30 @@ def register() -> bool:
     mapping.PEFT_TYPE_TO_PREFIX_MAPPING[CitiPeftType.MOLORA] = PREFIX
     _REGISTERED = True
     return True
+
+
+PEFT_KEY_PREFIX = "base_model.model."  # what PeftModel puts before the base model's own keys
+
+
+def peft_adapter_state(citi_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """citi's MOLoRA tensors (``...q_proj.molora_A``) as a PEFT MOLoRA checkpoint: the same names
+    under PEFT's ``base_model.model.`` prefix; base tensors (UCO, FT) are left out."""
+    out = {}
+    for key, value in citi_state.items():
+        parts = key.split(".")
+        if any(p.startswith(PREFIX) for p in parts):
+            out[PEFT_KEY_PREFIX + key] = value
+    return out
+
+
+def peft_config_for(meta: dict, model: nn.Module, **fields) -> MoloraPeftConfig:
+    """The PEFT config of a citi MOLoRA adapter (``adapter_config.json`` content ``meta``):
+    full module paths as targets, so exactly the trained components are wrapped."""
+    from citi.components import list_components
+
+    paths = {c.name: c.path for c in list_components(model)}
+    missing = [n for n in meta["molora_components"] if n not in paths]
+    if missing:
+        raise CitiError(f"--adapter: MOLoRA component {missing[0]!r} is not in this model")
+    targets = [paths[n] for n in meta["molora_components"]]
+    return MoloraPeftConfig(target_modules=targets, **meta["molora"], **fields)
