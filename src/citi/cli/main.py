@@ -11,10 +11,20 @@ import logging
 import sys
 
 from citi import __version__
-from citi.cli import analyze, data, evaluate, importance, info, plan, reproduce, train
+from citi.cli import (
+    analyze,
+    data,
+    evaluate,
+    export,
+    importance,
+    info,
+    plan,
+    reproduce,
+    train,
+)
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, reproduce, plan]
+SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, export, reproduce, plan]
 
 
 def build_parser() -> argparse.ArgumentParser:

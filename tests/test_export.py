@@ -1,0 +1,104 @@
+"""``citi export``: the exported folder reproduces citi's own model through transformers and PEFT
+alone, for CITI (MOLoRA + UCO), LoRA and FT runs."""
+
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+import citi  # noqa: F401  (registers MOLoRA with PEFT)
+from citi.adapters import load_adapter
+from citi.cli.main import main
+from citi.models import load_model
+from citi.train.loop import Trainer
+from tests.helpers import small_config
+
+IDS = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [12, 13, 14, 15, 16, 17, 18]])
+
+
+def _logits(model):
+    with torch.no_grad():
+        return model.eval()(IDS).logits
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir, selection_file):
+    out = {}
+    for method in ("citi", "lora", "ft"):
+        run = tmp_path_factory.mktemp(method) / "run"
+        # lr high enough that every trained tensor moves away from its initial value
+        lr = {"citi": {"mi": 1e-2, "uco": 1e-3}, "lora": {"lora": 1e-2}, "ft": {"ft": 1e-3}}
+        config = small_config(data_dir, selection_file, method=method, lr=lr[method])
+        Trainer(config, run).run()
+        out[method] = run
+    return out
+
+
+def _citi_logits(run):
+    model = load_model("tiny-llama", device="cpu").model
+    load_adapter(model, run / "final")
+    return _logits(model)
+
+
+@pytest.mark.parametrize("method", ["citi", "lora", "ft"])
+def test_export_reproduces_citis_logits_with_transformers_and_peft_alone(runs, tmp_path, method):
+    out = tmp_path / "export"
+    assert main(["export", str(runs[method]), "--out", str(out)]) == 0
+    expected = _citi_logits(runs[method])
+    assert not torch.equal(expected, _logits(load_model("tiny-llama", device="cpu").model))
+
+    base = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    if method == "ft":
+        assert not (out / "adapter").exists()
+        torch.testing.assert_close(_logits(base), expected, rtol=0, atol=0)
+        return
+    adapter_config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["peft_type"] == ("MOLORA" if method == "citi" else "LORA")
+    with_peft = PeftModel.from_pretrained(base, out / "adapter")
+    torch.testing.assert_close(_logits(with_peft), expected, rtol=0, atol=0)
+
+    with_hf = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    with_hf.load_adapter(str(out / "adapter"))
+    torch.testing.assert_close(_logits(with_hf), expected, rtol=0, atol=0)
+
+
+def test_citi_export_writes_uco_weights_into_the_base_and_a_model_card(runs, tmp_path):
+    out = tmp_path / "export"
+    assert main(["export", str(runs["citi"]), "--out", str(out)]) == 0
+    base = load_model("tiny-llama", device="cpu").model.state_dict()
+    exported = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).state_dict()
+    uco = "model.layers.2.self_attn.v_proj.weight"  # a UCO component of selection_file
+    assert not torch.equal(exported[uco], base[uco])  # trained weights written in
+    untouched = "model.layers.1.self_attn.q_proj.weight"
+    assert torch.equal(exported[untouched], base[untouched])
+    card = (out / "README.md").read_text()
+    assert "library_name: peft" in card and "MOLoRA" in card
+    assert "layers.0.self_attn.q_proj" in card and "layers.2.self_attn.v_proj" in card
+    assert "import citi" in card
+    assert (out / "citi_config.yaml").is_file() and (out / "citi_adapter_config.json").is_file()
+    assert (out / "tokenizer_config.json").is_file() or (out / "tokenizer.json").is_file()
+
+
+def test_export_puts_eval_results_in_the_card_and_refuses_bad_input(runs, tmp_path, capsys):
+    results = tmp_path / "results.json"
+    task = {"primary": "accuracy", "metrics": {"accuracy": 0.25}, "limit": 8}
+    results.write_text(json.dumps({"tasks": {"gsm8k": task}}))
+    out = tmp_path / "export"
+    assert main(["export", str(runs["lora"]), "--out", str(out), "--results", str(results)]) == 0
+    assert "| gsm8k | accuracy | 0.25 | 8 |" in (out / "README.md").read_text()
+
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, message in (
+        ([str(empty), "--out", str(tmp_path / "x")], "holds no trained adapter"),
+        ([str(runs["lora"]), "--out", str(tmp_path / "y"), "--results", str(bad)], "not a citi"),
+    ):
+        assert main(["export", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err
+        assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
