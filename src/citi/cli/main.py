@@ -18,13 +18,14 @@ from citi.cli import (
     export,
     importance,
     info,
+    lm_eval,
     plan,
     reproduce,
     train,
 )
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, export, reproduce, plan]
+SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, lm_eval, export, reproduce, plan]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `citi lm-eval` hands every argument it does not know to lm-eval's own CLI.
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) != "lm-eval":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.lm_eval_args = [*args.lm_eval_args, *extra]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
