@@ -55,12 +55,19 @@ def diff_state(model: nn.Module, base_keys: set[str]) -> dict[str, torch.Tensor]
     }
 
 
-def save_adapter(model: nn.Module, out_dir: str | Path, meta: dict, base_keys: set[str]) -> Path:
-    """Write the adapter directory atomically; ``meta`` goes into adapter_config.json."""
+def save_adapter(
+    model: nn.Module,
+    out_dir: str | Path,
+    meta: dict,
+    base_keys: set[str],
+    state: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write the adapter directory atomically; ``meta`` goes into adapter_config.json. ``state``:
+    the tensors to write when they were gathered already (a sharded run), else from ``model``."""
     out = Path(out_dir)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        save_file(diff_state(model, base_keys), str(tmp / ADAPTER_WEIGHTS))
+        save_file(state or diff_state(model, base_keys), str(tmp / ADAPTER_WEIGHTS))
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     return out
 

@@ -13,19 +13,32 @@ from torch import nn
 from citi.data.render import IGNORE_INDEX, Encoded, PaddingCollator
 
 
+def _is_fsdp_root(model) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
 def label_token_ce(model, batch: dict[str, torch.Tensor]):
     """Per-label-token cross-entropy, the example index of each token, and the label mask.
 
     Returns ``(token_loss [n_label], rows [n_label], mask [batch, seq-1])``.
     """
-    hidden = model.get_decoder()(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).last_hidden_state  # [batch, seq, hidden]
     # Position t predicts token t+1: shift the labels left.
     labels = batch["labels"][:, 1:]  # [batch, seq-1]
     mask = labels != IGNORE_INDEX
     rows, cols = mask.nonzero(as_tuple=True)  # [n_label] each
-    logits = model.get_output_embeddings()(hidden[:, :-1][rows, cols])  # [n_label, vocab]
+    if _is_fsdp_root(model):
+        # FSDP2 gathers the root's parameters (embeddings, head) in the model's own forward
+        # only: compute every position's logits there, then keep the label positions.
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+        ).logits[:, :-1][rows, cols]  # [n_label, vocab]
+    else:
+        hidden = model.get_decoder()(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+        ).last_hidden_state  # [batch, seq, hidden]
+        logits = model.get_output_embeddings()(hidden[:, :-1][rows, cols])  # [n_label, vocab]
     token_loss = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
     return token_loss, rows, mask
 

@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, help="optimizer steps between checkpoints")
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
+        "--sharding",
+        choices=["none", "fsdp"],
+        help="fsdp: shard weights, gradients and optimizer state over the processes (FSDP2; "
+        "launch with torchrun or accelerate, see configs/accelerate/)",
+    )
+    p.add_argument(
         "--eval",
         dest="eval_datasets",
         help="datasets whose mean label loss is logged before and after each stage",
@@ -133,6 +139,7 @@ def config_from_args(args: argparse.Namespace):
         "seed",
         "save_every",
         "gradient_checkpointing",
+        "sharding",
         "eval_limit",
         "validation",
         "dtype",

@@ -2,8 +2,9 @@
 
 A checkpoint is one directory written atomically by the main process; ``progress.json`` says
 which stage and micro-batch to continue from. Optimizer state is saved from the main process,
-which is right for one process and for DDP (every rank holds the same state); sharded
-optimizers (FSDP, DeepSpeed ZeRO) are not resumable this way.
+which is right for one process and for DDP (every rank holds the same state). A sharded run
+(``--sharding fsdp``) writes its checkpoints with torch.distributed.checkpoint instead (see
+citi.train.sharding); DeepSpeed ZeRO runs are not resumable.
 
 Loading a checkpoint runs no code from it: tensors come from safetensors, the RNG state from
 safetensors + JSON, and the optimizer and scheduler state through ``torch.load`` with

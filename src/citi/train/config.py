@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 42
     save_every: int = 200  # optimizer steps between checkpoints (0: only at stage ends)
     gradient_checkpointing: bool = False
+    sharding: str = "none"  # "fsdp": FSDP2 over all processes (citi.train.sharding)
     eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
     eval_limit: int = 64
     # Fractions of all optimizer steps (e.g. [0.25, 0.5, 0.75]) at which the adapter is also
@@ -116,6 +117,8 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed: must be an integer >= 0, got {self.seed!r}")
         check_precision(self.precision)
+        if self.sharding not in ("none", "fsdp"):
+            raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
         self.molora_config()  # validates the MOLoRA fields
 
     @property

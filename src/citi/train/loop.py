@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from citi.adapters import save_adapter
+from citi.adapters import adapter_kind, save_adapter
 from citi.config import save_config
 from citi.data import PaddingCollator
 from citi.errors import CitiError
@@ -37,10 +37,11 @@ from citi.molora import (
     routing_loss,
 )
 from citi.precision import autocast, resolve_precision, training_attention
+from citi.train import sharding
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order
-from citi.train.metrics_log import log_step
+from citi.train.metrics_log import check_finite, log_step
 from citi.train.params import group_parameter_names, set_trainable
 from citi.train.setup import RunSetup, RunState, build_model, check_same_config, load_selection
 
@@ -62,6 +63,7 @@ class Trainer:
         # (accelerate's mixed_precision is process-global state, fixed by the first Accelerator).
         self.precision = resolve_precision(config.precision, "cpu" if on_cpu else "cuda")
         self.accelerator = accelerator or Accelerator(cpu=config.device == "cpu")
+        sharding.refuse_accelerate_fsdp(self.accelerator)
         self.stop_after_steps: int | None = None  # tests only
         # Stage RP without the model's backward pass (exact while B = 0); tests compare it with
         # the full backward by setting this to False.
@@ -70,6 +72,8 @@ class Trainer:
         self.on_stage_start: list = []
         self.on_stage_end: list = []
         self.state = RunState()
+        self.sharded = config.sharding == "fsdp"
+        self.layout: dict | None = None  # how a sharded run's parameters lie (summary.json)
 
     def _stage_size(self, stage) -> tuple[int, int, int]:
         """(micro-batches per epoch, micro-batches in the stage, optimizer steps in the stage)."""
@@ -86,22 +90,37 @@ class Trainer:
             steps.setdefault(min(total, max(1, round(fraction * total))), fraction)
         return steps
 
+    def _trained(self, key: str) -> bool:
+        return bool(adapter_kind(key)) or key in self.built.base_keys
+
+    def _adapter_state(self, model) -> dict | None:
+        """A sharded run's trained tensors gathered whole (every process calls this); None for
+        an unsharded run, whose main process reads them from the model itself."""
+        return sharding.gathered_state(model, self._trained) if self.sharded else None
+
     def _save_snapshot(self, model) -> None:
         fraction = self.built.snapshot_steps.get(self.state.global_step)
-        if fraction is None or not self.accelerator.is_main_process:
+        if fraction is None:
+            return
+        state = self._adapter_state(model)
+        if not self.accelerator.is_main_process:
             return
         path = self.out / "snapshots" / f"step-{self.state.global_step:05d}"
-        meta = {
-            **self.built.meta,
-            "snapshot": {"step": self.state.global_step, "fraction": fraction},
-        }
-        save_adapter(model, path, meta, self.built.base_keys)
+        step = self.state.global_step
+        meta = {**self.built.meta, "snapshot": {"step": step, "fraction": fraction}}
+        save_adapter(model, path, meta, self.built.base_keys, state)
 
     def _forward_only(self, stage, model) -> bool:
         """RP: only the routers' local routing loss has a gradient (see RouterPretrainingLoss)."""
         use_rl = stage.routing_loss and self.config.molora_config().null_expert
+        # Sharded, the full backward path runs: FSDP2 reduce-scatters gradients from hooks on
+        # the layers' outputs, which a no_grad decoder pass never creates.
         return (
-            self.forward_only_rp and stage.group == "router" and use_rl and experts_are_zero(model)
+            self.forward_only_rp
+            and not self.sharded
+            and stage.group == "router"
+            and use_rl
+            and experts_are_zero(model)
         )
 
     # -- one stage -----------------------------------------------------------------------------
@@ -121,13 +140,19 @@ class Trainer:
             optimizer, round(cfg.warmup_ratio * total_steps), total_steps
         )
         if resume_dir is not None and start_micro > 0:
-            load_optimizer(resume_dir, optimizer, scheduler)
+            if self.sharded:
+                sharding.load_sharded_optimizer(resume_dir, model, optimizer, scheduler)
+            else:
+                load_optimizer(resume_dir, optimizer, scheduler)
         use_rl = stage.routing_loss and cfg.molora_config().null_expert
         beta = cfg.molora_config().beta
         forward_only = self._forward_only(stage, model)
         loss_module = RouterPretrainingLoss(model) if forward_only else CausalLMLoss(model)
         acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
-        wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
+        if self.sharded:  # FSDP2 synchronises gradients itself: no DDP wrapper
+            wrapped = loss_module
+        else:
+            wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
         wrapped.train()
         collate = PaddingCollator(self.built.tokenizer.pad_token_id)
         bar = tqdm(
@@ -168,7 +193,9 @@ class Trainer:
             grad_norm = (
                 acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
             )
-            self._check_finite(stage, window, grad_norm)
+            if grad_norm is not None and self.sharded:
+                grad_norm = sharding.full_tensor(grad_norm)  # the norm over all shards
+            check_finite(stage, window, grad_norm, self.state.global_step, self.out / "checkpoint")
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -214,37 +241,15 @@ class Trainer:
         loss = lm_loss + beta * rl if rl is not None else lm_loss
         return {"loss": loss, "lm_loss": lm_loss, "routing_loss": rl}
 
-    def _check_finite(self, stage, window: list[dict], grad_norm) -> None:
-        """Stop on a non-finite loss or gradient norm before it reaches the weights: the last
-        checkpoint stays as it was and no final weights are written."""
-        losses = torch.stack([w["loss"].float() for w in window])
-        bad = not bool(torch.isfinite(losses).all())
-        value = "loss " + ", ".join(f"{float(x):g}" for x in losses)
-        if not bad and grad_norm is not None and not math.isfinite(float(grad_norm)):
-            bad, value = True, f"gradient norm {float(grad_norm):g}"
-        if bad:
-            kept = (self.out / "checkpoint").is_dir()
-            raise CitiError(
-                f"stage {stage.name}, step {self.state.global_step + 1}: non-finite {value}; "
-                "stopped "
-                + ("(the last checkpoint is kept; " if kept else "(")
-                + "no final weights written). Check --lr, --beta and the data"
-            )
-
     def _checkpoint(self, position: dict, model, optimizer=None, scheduler=None) -> None:
-        acc = self.accelerator
+        acc, path = self.accelerator, self.out / "checkpoint"
         acc.wait_for_everyone()
-        if acc.is_main_process:
-            progress = {
-                **position,
-                "global_step": self.state.global_step,
-                "eval": self.state.eval_log,
-                "stage_seconds": self.state.stage_seconds,
-                "trainable": self.state.trainable,
-            }
-            save_checkpoint(
-                self.out / "checkpoint", model, self.built.base_keys, progress, optimizer, scheduler
-            )
+        progress = self.state.progress(position)
+        if self.sharded:  # every process writes its shards
+            keep = self._trained
+            sharding.save_sharded_checkpoint(path, model, keep, progress, optimizer, scheduler)
+        elif acc.is_main_process:
+            save_checkpoint(path, model, self.built.base_keys, progress, optimizer, scheduler)
         acc.wait_for_everyone()
 
     def _evaluate(self, model, label: str) -> None:
@@ -297,6 +302,7 @@ class Trainer:
                 )
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         loaded, model, meta, base_keys = build_model(cfg, selection, str(acc.device))
+        self.layout = sharding.shard_model(model, acc.device) if self.sharded else None
         encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
         self.built = RunSetup(
             selection=selection,
@@ -317,7 +323,11 @@ class Trainer:
         self.state = RunState()
         if progress is None:
             return None
-        progress = load_checkpoint(ckpt, model)
+        if self.sharded:
+            sharding.check_sharded_checkpoint(ckpt, progress)
+            sharding.load_sharded_model(ckpt, model, self._trained)
+        else:
+            progress = load_checkpoint(ckpt, model)
         self.state = RunState(
             progress["global_step"],
             progress["eval"],
@@ -337,8 +347,8 @@ class Trainer:
         model, ckpt = self.built.model, self.out / "checkpoint"
         start_stage = progress["stage"] if progress else 0
         start_micro = progress["micro"] if progress else 0
-        if progress is None and acc.is_main_process:
-            self._evaluate(model, "base")
+        if progress is None and (acc.is_main_process or self.sharded):
+            self._evaluate(model, "base")  # sharded: every process takes part in the forward
         stages = cfg.stages()
         for index in range(start_stage, len(stages)):
             stage = stages[index]
@@ -357,7 +367,7 @@ class Trainer:
             self.state.stage_seconds[stage.name] = round(
                 self.state.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
             )
-            if acc.is_main_process:
+            if acc.is_main_process or self.sharded:
                 self._evaluate(model, stage.name)
             for callback in self.on_stage_end:
                 callback(stage, model)
@@ -376,8 +386,11 @@ class Trainer:
             },
             "eval": self.state.eval_log,
         }
+        if self.layout:
+            summary["sharding"] = self.layout
+        state = self._adapter_state(model)
         if acc.is_main_process:
-            save_adapter(model, self.out / "final", self.built.meta, self.built.base_keys)
+            save_adapter(model, self.out / "final", self.built.meta, self.built.base_keys, state)
             write_json_atomic(self.out / "summary.json", summary)
             shutil.rmtree(ckpt, ignore_errors=True)
         acc.wait_for_everyone()

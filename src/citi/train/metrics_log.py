@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import torch
+
+from citi.errors import CitiError
 
 
 def log_step(acc, path, step, stage, index, epoch, micro, window, grad_norm, lr, seconds) -> dict:
@@ -40,3 +43,21 @@ def log_step(acc, path, step, stage, index, epoch, micro, window, grad_norm, lr,
         with open(path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
     return record
+
+
+def check_finite(stage, window: list[dict], grad_norm, global_step: int, checkpoint) -> None:
+    """Stop on a non-finite loss or gradient norm before it reaches the weights: the last
+    checkpoint stays as it was and no final weights are written."""
+    losses = torch.stack([w["loss"].float() for w in window])
+    bad = not bool(torch.isfinite(losses).all())
+    value = "loss " + ", ".join(f"{float(x):g}" for x in losses)
+    if not bad and grad_norm is not None and not math.isfinite(float(grad_norm)):
+        bad, value = True, f"gradient norm {float(grad_norm):g}"
+    if bad:
+        kept = checkpoint.is_dir()
+        raise CitiError(
+            f"stage {stage.name}, step {global_step + 1}: non-finite {value}; "
+            "stopped "
+            + ("(the last checkpoint is kept; " if kept else "(")
+            + "no final weights written). Check --lr, --beta and the data"
+        )

@@ -27,6 +27,16 @@ class RunState:
     stage_seconds: dict = field(default_factory=dict)
     trainable: dict = field(default_factory=dict)  # stage -> trainable parameter count
 
+    def progress(self, position: dict) -> dict:
+        """What a checkpoint at ``position`` (stage, micro-batch) records."""
+        return {
+            **position,
+            "global_step": self.global_step,
+            "eval": self.eval_log,
+            "stage_seconds": self.stage_seconds,
+            "trainable": self.trainable,
+        }
+
 
 @dataclass
 class RunSetup:
