@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citi.data import load_dataset
 from citi.evaluation import apibank
@@ -233,15 +235,47 @@ def test_rouge_l():
     assert 0 < apibank.rouge_l("the result", "The result is 33.") < 1
 
 
-def test_gsm8k_filters():
+def test_gsm8k_filters_follow_lm_eval():
     assert gsm8k_strict("so 3 + 4 = 7\n#### 7") == "7"
     assert gsm8k_strict("The answer is 7") is None
-    assert gsm8k_flexible("first 3, then 1,234.") == "1234"
-    assert gsm8k_scores("#### 18.0", "18") == {
+    assert gsm8k_strict("####7") is None  # lm-eval's strict-match wants one space
+    assert gsm8k_flexible("first 3, then 1,234.") == "1,234."
+    assert gsm8k_flexible("I think 17") == "17"
+    assert gsm8k_flexible("no numbers") is None
+    assert gsm8k_scores("#### 1,234.", "1234") == {
         "exact_match_strict": 1.0,
         "exact_match_flexible": 1.0,
     }
+    # string equality after deleting , $ and a final period, as lm-eval: 18.0 is not 18
+    assert gsm8k_scores("#### 18.0", "18")["exact_match_strict"] == 0.0
+    assert gsm8k_scores("It costs $18.", "18")["exact_match_flexible"] == 1.0
     assert gsm8k_scores("I think 17", "18")["exact_match_flexible"] == 0.0
+    # a whole GSM8K answer works as the reference too ("... #### " is deleted)
+    assert gsm8k_scores("#### 18", "She makes 9 * 2 = $18.\n#### 18")["exact_match_strict"] == 1.0
+    # a number too long for a float is a string like any other (this once crashed scoring)
+    assert gsm8k_scores("#### " + "9" * 400, "18")["exact_match_strict"] == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="0123456789.,$#- \nabc", max_size=40),
+    st.sampled_from(["18", "1,000", "0.5", "$7", "She makes $18.\n#### 18"]),
+)
+def test_gsm8k_scores_equal_lm_evals_filters_and_exact_match(prediction, reference):
+    from lm_eval.api.metrics import exact_match_hf_evaluate
+    from lm_eval.filters.extraction import RegexFilter
+
+    ignore = [",", "\\$", "(?s).*#### ", "\\.$"]
+    ours = gsm8k_scores(prediction, reference)
+    for name, regex, group in (
+        ("exact_match_strict", r"#### (\-?[0-9\.\,]+)", 0),
+        ("exact_match_flexible", r"(-?[$0-9.,]{2,})|(-?[0-9]+)", -1),
+    ):
+        (extracted,) = RegexFilter(regex, group_select=group).apply([[prediction]], [{}])[0]
+        theirs = exact_match_hf_evaluate(
+            [extracted], [reference], regexes_to_ignore=ignore, ignore_case=True
+        )["exact_match"]
+        assert ours[name] == theirs, (name, prediction, extracted)
 
 
 def test_triviaqa_exact_match():

@@ -6,35 +6,47 @@ import re
 import string
 from dataclasses import dataclass
 
-_NUMBER = re.compile(r"-?[\d,]*\.?\d+")
+# lm-eval-harness's gsm8k task (lm_eval/tasks/gsm8k/gsm8k.yaml), rule for rule: a "strict-match"
+# filter (the first "#### <number>"), a "flexible-extract" filter (the last number-like run) and
+# exact_match after deleting commas, dollar signs, everything up to "#### " and a final period,
+# case-insensitively. Equality is of strings, as there: "18.00" does not match "18".
+_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+_IGNORE = (",", r"\$", r"(?s).*#### ", r"\.$")
 
 
-def _clean_number(text: str) -> str:
-    text = text.replace(",", "").replace("$", "").strip().rstrip(".")
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return str(int(value)) if value == int(value) else str(value)
+def _normalise(text: str) -> str:
+    for pattern in _IGNORE:
+        text = re.sub(pattern, "", text)
+    return text.lower()
 
 
 def gsm8k_strict(prediction: str) -> str | None:
-    """The number after ``#### `` (lm-eval-harness "strict-match"), or None."""
-    m = re.search(r"####\s*(-?[\d,]*\.?\d+)", prediction)
-    return _clean_number(m.group(1)) if m else None
+    """The number after the first ``#### `` (lm-eval's "strict-match"), or None."""
+    found = _STRICT.findall(prediction)
+    return found[0].strip() if found else None
 
 
 def gsm8k_flexible(prediction: str) -> str | None:
-    """The last number in the text (lm-eval-harness "flexible-extract"), or None."""
-    numbers = _NUMBER.findall(prediction)
-    return _clean_number(numbers[-1]) if numbers else None
+    """The last number-like run in the text (lm-eval's "flexible-extract"), or None."""
+    found = _FLEXIBLE.findall(prediction)
+    if not found:
+        return None
+    groups = [g for g in found[-1] if g]
+    return groups[0].strip() if groups else None
 
 
 def gsm8k_scores(prediction: str, answer: str) -> dict[str, float]:
-    gold = _clean_number(answer)
+    """Strict and flexible exact match against the reference (its final number or the whole
+    GSM8K answer text, whose "... #### " part is deleted as lm-eval does)."""
+    gold = _normalise(answer)
+
+    def match(extracted: str | None) -> float:
+        return float(extracted is not None and _normalise(extracted) == gold)
+
     return {
-        "exact_match_strict": float(gsm8k_strict(prediction) == gold),
-        "exact_match_flexible": float(gsm8k_flexible(prediction) == gold),
+        "exact_match_strict": match(gsm8k_strict(prediction)),
+        "exact_match_flexible": match(gsm8k_flexible(prediction)),
     }
 
 
