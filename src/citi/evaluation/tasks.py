@@ -261,6 +261,7 @@ register(
         prompt=_gsm8k_prompt,
         score=_gsm8k_score,
         primary="exact_match_flexible",
+        version=2,  # 2: lm-eval's gsm8k rules exactly (string match, its filters)
     )
 )
 register(
