@@ -24,17 +24,26 @@ class _AfterPeftImport(importlib.abc.MetaPathFinder):
     """Registers MOLoRA right after ``peft`` itself is imported, so ``import citi`` stays light
     (PEFT pulls in transformers) and still makes MOLoRA a PEFT method for whoever uses PEFT."""
 
+    _looking = False
+
     def find_spec(self, name, path=None, target=None):
-        if name != "peft":
+        if name != "peft" or self._looking:
             return None
-        sys.meta_path.remove(self)  # once, and never for the lookup below
-        spec = importlib.util.find_spec(name)
+        # Availability checks (transformers' importlib.util.find_spec("peft")) come here too
+        # without importing: stay in place until PEFT's module really runs.
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._looking = False
         if spec is None or spec.loader is None:
             return spec
         run = spec.loader.exec_module
 
         def exec_module(module):
             run(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             _register_with_peft()
 
         spec.loader.exec_module = exec_module

@@ -107,8 +107,9 @@ def test_importing_citi_registers_molora_with_peft_in_either_order(order):
 
     first, second = ("citi", "peft") if order == "citi first" else ("peft", "citi")
     code = (
-        f"import sys, {first}\n"
+        f"import importlib.util, sys, {first}\n"
         "light = 'peft' not in sys.modules\n"
+        "importlib.util.find_spec('peft')  # an availability check imports nothing\n"
         f"import {second}\n"
         "import peft.mapping as m\n"
         "print(light, 'MOLORA' in m.PEFT_TYPE_TO_CONFIG_MAPPING)\n"
