@@ -100,6 +100,20 @@ def test_registration_is_pinned_to_the_peft_versions_it_was_tested_with(monkeypa
             molora_peft.require_peft()
 
 
+def test_importing_the_peft_module_first_registers_molora():
+    """`citi export` imports citi.molora.peft, which itself imports PEFT for the first time."""
+    import subprocess
+    import sys
+
+    code = (
+        "import citi.molora.peft\n"
+        "import peft.mapping as m\n"
+        "print('MOLORA' in m.PEFT_TYPE_TO_CONFIG_MAPPING)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
 @pytest.mark.parametrize("order", ["citi first", "peft first"])
 def test_importing_citi_registers_molora_with_peft_in_either_order(order):
     import subprocess

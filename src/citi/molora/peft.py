@@ -256,3 +256,8 @@ def peft_config_for(meta: dict, model: nn.Module, **fields) -> MoloraPeftConfig:
         raise CitiError(f"--adapter: MOLoRA component {missing[0]!r} is not in this model")
     targets = [paths[n] for n in meta["molora_components"]]
     return MoloraPeftConfig(target_modules=targets, **meta["molora"], **fields)
+
+
+# Whoever imports this module gets MOLoRA registered (importing it may itself be what imports
+# PEFT, in which case citi's import hook runs while this module is still half-initialised).
+register()
