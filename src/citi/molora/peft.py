@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
 
 from citi.errors import CitiError
-from citi.molora.config import ROUTING_LOSSES, MoloraConfig
+from citi.molora.config import MoloraConfig
 from citi.molora.layer import mixture_delta
 
 PEFT_RANGE = ((0, 21), (0, 22))  # [first supported, first unsupported) minor versions
@@ -90,14 +90,15 @@ class MoloraPeftConfig(PeftConfig):
         metadata={"help": "module names or full paths (list) or a regex (str), as in LoraConfig"},
     )
     exclude_modules: list[str] | str | None = field(default=None)
-    num_experts: int = 4
-    rank: int = 8
-    alpha: float = 2.0
-    dropout: float = 0.0
-    null_expert: bool = True
-    routing_loss: str = "cv2"
-    delta: float = 0.95
-    beta: float = 0.01
+    # MoloraConfig's fields and defaults (declared here too: PEFT serialises dataclass fields)
+    num_experts: int = MoloraConfig.num_experts
+    rank: int = MoloraConfig.rank
+    alpha: float = MoloraConfig.alpha
+    dropout: float = MoloraConfig.dropout
+    null_expert: bool = MoloraConfig.null_expert
+    routing_loss: str = MoloraConfig.routing_loss
+    delta: float = MoloraConfig.delta
+    beta: float = MoloraConfig.beta
     layers_to_transform: list[int] | int | None = None
     layers_pattern: list[str] | str | None = None
     modules_to_save: list[str] | None = None
@@ -115,21 +116,9 @@ class MoloraPeftConfig(PeftConfig):
 
     def molora_config(self) -> MoloraConfig:
         try:
-            return MoloraConfig(
-                num_experts=self.num_experts,
-                rank=self.rank,
-                alpha=self.alpha,
-                dropout=self.dropout,
-                null_expert=self.null_expert,
-                routing_loss=self.routing_loss,
-                delta=self.delta,
-                beta=self.beta,
-            )
+            return MoloraConfig(**{f.name: getattr(self, f.name) for f in fields(MoloraConfig)})
         except CitiError as err:  # PEFT callers expect ValueError
             raise ValueError(f"MoloraPeftConfig: {err}") from None
-
-
-assert set(ROUTING_LOSSES)  # the routing losses MoloraPeftConfig accepts are MoloraConfig's
 
 
 class MoloraPeftLayer(nn.Module, BaseTunerLayer):
