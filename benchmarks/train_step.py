@@ -12,9 +12,12 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   lora    PEFT LoRA r16 alpha 16 on every linear component
   ft      every weight trainable
   frozen  forward + backward with every weight frozen and the embedding output requiring grad
-Each of mi, rp and lora also runs as ``-bf16``: float32 weights, bf16 autocast and, on a CPU,
-eager attention for MI and LoRA, SDPA for RP (what ``--precision bf16`` does); ``mi-bf16-sdpa``
-keeps SDPA attention. Time: median of interleaved repetitions in this process. Memory: each
+  forward the bare decoder forward of the base model under no_grad (no LM head): the floor of any
+          exact RP step, which needs every MOLoRA component's input and hence this forward up
+          to the highest MOLoRA layer
+Each of mi, rp, lora and forward also runs as ``-bf16``: float32 weights, bf16 autocast and, on
+a CPU, eager attention for MI and LoRA, SDPA for RP and forward (what ``--precision bf16``
+does); ``mi-bf16-sdpa`` keeps SDPA attention. Time: median of interleaved repetitions in this process. Memory: each
 variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's in both
 precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time <= 0.40.
 """
@@ -61,10 +64,12 @@ VARIANTS = (
     "lora",
     "ft",
     "frozen",
+    "forward",
     "mi-bf16",
     "mi-bf16-sdpa",
     "rp-bf16",
     "lora-bf16",
+    "forward-bf16",
 )
 
 
@@ -76,7 +81,8 @@ def build(variant: str, args):
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
     model = loaded.model
     if not sdpa:  # what the trainer does: eager attention under bf16 on a CPU (SDPA for RP)
-        KEEP.enter_context(training_attention(model, precision, loaded.device, variant != "rp"))
+        backward = variant not in ("rp", "forward")
+        KEEP.enter_context(training_attention(model, precision, loaded.device, backward))
     comps = list_components(model)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -101,6 +107,10 @@ def build(variant: str, args):
     rp_loss = RouterPretrainingLoss(model)
 
     def step():
+        if variant == "forward":
+            with torch.no_grad(), autocast(precision, loaded.device):
+                model.get_decoder()(**{k: batch[k] for k in ("input_ids", "attention_mask")})
+            return
         if variant == "frozen":
             with frozen_with_input_grads(model):
                 mean_token_loss(model, batch).backward()
@@ -166,6 +176,12 @@ def main() -> None:
         f"RP / MI step time, bf16     {seconds['rp-bf16'] / seconds['mi-bf16']:.3f}"
         "  (target <= 0.40)"
     )
+    for tag, suffix in (("fp32", ""), ("bf16", "-bf16")):
+        fwd = seconds["forward" + suffix]
+        print(
+            f"bare forward / MI, {tag}     {fwd / seconds['mi' + suffix]:.3f}  (the floor of an "
+            f"exact RP / MI; RP / bare forward {seconds['rp' + suffix] / fwd:.3f})"
+        )
     print(
         f"MI / LoRA peak memory       {memory['mi']['peak'] / memory['lora']['peak']:.3f}"
         f"  (target <= 1.0; whole process)"

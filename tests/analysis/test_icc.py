@@ -76,3 +76,42 @@ def test_icc_cli(tmp_path, data_dir, selection_file):
     assert all(-1 <= v <= 1 for v in result["tuned"]["code"]["attn"])
     assert result["reference"] == result["tuned"]  # the same run as reference
     assert (tmp_path / "icc" / "icc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mean_hidden_skips_the_lm_head(tiny_llama, data_dir):
+    model = tiny_llama.model
+    inputs = final_inputs(tiny_llama.tokenizer, load_dataset("gsm8k", data_dir)[:2], 512, 0)
+    calls = []
+    handle = model.lm_head.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        h = mean_hidden(model, inputs, tiny_llama.tokenizer.pad_token_id)
+    finally:
+        handle.remove()
+    assert calls == [] and h.shape == (4, 2, model.config.hidden_size)
+
+
+def test_icc_in_bf16_loads_bf16_weights_and_records_it(tmp_path, data_dir, selection_file):
+    from citi.analysis.icc import run_icc
+
+    Trainer(
+        small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
+    ).run()
+    abilities = {"tool": "apibank-train", "math": "gsm8k"}
+    result = {
+        p: run_icc(
+            "tiny-llama",
+            str(tmp_path / "ft"),
+            abilities,
+            tmp_path / p,
+            data_dir=data_dir,
+            samples=3,
+            precision=p,
+            device="cpu",
+        )
+        for p in ("fp32", "bf16")
+    }
+    assert result["bf16"]["settings"]["precision"] == "bf16"
+    assert result["fp32"]["settings"]["precision"] == "fp32"
+    sims = {p: torch.tensor(r["tuned"]["math"]["ffn"]) for p, r in result.items()}
+    assert torch.isfinite(sims["bf16"]).all()
+    assert not torch.equal(sims["bf16"], sims["fp32"])  # really computed in another precision

@@ -91,3 +91,34 @@ def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, select
     assert list(res) == ["vanilla", "T-20", "D-20", "tuned"]
     nll = {k: v["retention-math"] for k, v in res.items()}
     assert nll["vanilla"] != nll["tuned"] and len(set(nll.values())) == 4
+
+    summary = json.loads((tmp_path / "rep" / "replace.json").read_text())
+    assert summary["precision"] in ("fp32", "bf16")  # auto, resolved for this machine
+    for variant in res:
+        ran = json.loads((tmp_path / "rep" / variant / "results.json").read_text())
+        assert ran["precision"] == summary["precision"]
+
+
+def test_replace_in_bf16_evaluates_every_variant_in_bf16(tmp_path, data_dir, selection_file):
+    from citi.analysis.replace import run_replace
+
+    Trainer(
+        small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
+    ).run()
+    rank = {c: i + 1 for i, c in enumerate(["layers.0.self_attn.q_proj", "layers.3.mlp.up_proj"])}
+    summary = run_replace(
+        "tiny-llama",
+        str(tmp_path / "ft"),
+        {"rank_M": rank},
+        ["T-50"],
+        ["retention-math"],
+        tmp_path / "rep",
+        data_dir,
+        2,
+        precision="bf16",
+        device="cpu",
+    )
+    assert summary["precision"] == "bf16"
+    for variant in ("vanilla", "T-50", "tuned"):
+        ran = json.loads((tmp_path / "rep" / variant / "results.json").read_text())
+        assert ran["precision"] == "bf16", variant

@@ -40,8 +40,13 @@ def final_inputs(tokenizer, examples: list[Example], max_length: int, seed: int)
 
 @torch.no_grad()
 def mean_hidden(model, inputs: list[list[int]], pad_id: int, batch_size: int = 4) -> torch.Tensor:
-    """Mean last-token hidden state at each layer's attention and FFN input: [layers, 2, hidden]."""
+    """Mean last-token hidden state at each layer's attention and FFN input: [layers, 2, hidden].
+
+    Only the decoder runs: the hooks read everything before the final norm, so the LM head (a
+    fifth of SmolLM2's matmuls, and a [batch, seq, vocab] logits tensor) would be wasted work."""
     _, layers = find_decoder_layers(model)
+    get_decoder = getattr(model, "get_decoder", None)
+    forward = get_decoder() if get_decoder is not None else model
     captured: dict[tuple[int, int], torch.Tensor] = {}
 
     def grab(i, j):
@@ -67,7 +72,7 @@ def mean_hidden(model, inputs: list[list[int]], pad_id: int, batch_size: int = 4
             for r, x in enumerate(chunk):
                 ids[r, : len(x)] = torch.tensor(x)
                 mask[r, : len(x)] = 1
-            model(input_ids=ids.to(device), attention_mask=mask.to(device))
+            forward(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
             last = torch.tensor([len(x) - 1 for x in chunk], device=device)  # [batch]
             rows = torch.arange(len(chunk), device=device)
             stacked = torch.stack(
@@ -137,12 +142,19 @@ def run_icc(
     max_length: int = 512,
     seed: int = 0,
     batch_size: int = 4,
+    precision: str = "fp32",
+    device: str | None = None,
 ) -> dict:
+    """``precision`` as in ``citi eval`` (bf16 loads the weights in bfloat16); the hidden states
+    are averaged in float32 either way."""
     from citi.data import load_dataset
     from citi.evaluation.runner import load_for_eval
     from citi.models import load_model
+    from citi.models.loader import default_device
+    from citi.precision import resolve_precision, weights_dtype
 
-    base = load_model(model)
+    precision = resolve_precision(precision, device or default_device())
+    base = load_model(model, dtype=weights_dtype("auto", precision), device=device)
     inputs = {
         a: final_inputs(
             base.tokenizer, load_dataset(d, data_dir, limit=samples, seed=seed), max_length, seed
@@ -156,7 +168,7 @@ def run_icc(
     for name, run in (("tuned", tuned), ("reference", reference)):
         if run is None:
             continue
-        m = load_for_eval(model, run)
+        m = load_for_eval(model, run, device=device, precision=precision)
         icc[name] = {
             a: mean_hidden(m.model, x, pad, batch_size) - ref_h[a] for a, x in inputs.items()
         }
@@ -174,6 +186,7 @@ def run_icc(
             "samples": samples,
             "max_length": max_length,
             "seed": seed,
+            "precision": precision,
         },
     }
     out = Path(out_dir)

@@ -62,21 +62,29 @@ def run_replace(
     data_dir=None,
     limit: int | None = None,
     batch_size: int = 8,
+    precision: str = "auto",
+    device: str | None = None,
 ) -> dict:
+    """Evaluate the base model, each setting and the tuned model. ``precision`` as in ``citi
+    eval``: bf16 loads every variant's weights in bfloat16 (the tuned weights are copied in, so
+    a replaced component holds exactly the tuned model's bf16 weights)."""
     from citi.evaluation.runner import evaluate, load_for_eval
     from citi.models import load_model
+    from citi.models.loader import default_device
+    from citi.precision import resolve_precision, weights_dtype
 
     for s in settings:
         parse_setting(s)
+    precision = resolve_precision(precision, device or default_device())
     out = Path(out_dir)
-    tuned = load_for_eval(model, tuned_run)
+    tuned = load_for_eval(model, tuned_run, device=device, precision=precision)
     results = {}
     variants = ["vanilla", *settings, "tuned"]
     for variant in variants:
         if variant == "tuned":
             loaded = tuned
         else:
-            loaded = load_model(model)
+            loaded = load_model(model, dtype=weights_dtype("auto", precision), device=device)
             if variant != "vanilla":
                 names = components_for(variant, importance["rank_M"])
                 replace_components(loaded.model, tuned.model, names)
@@ -99,6 +107,7 @@ def run_replace(
         "settings": settings,
         "tasks": tasks,
         "limit": limit,
+        "precision": precision,
         "results": results,
     }
     write_json_atomic(out / "replace.json", summary)

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from citi.cli.common import console
+from citi.cli.common import add_precision, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--limit", type=int)
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--data-dir")
+    r.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_precision(r, default="auto")
     r.add_argument("--out", required=True)
     r.set_defaults(func=run_replace_cmd)
     c = asub.add_parser(
@@ -61,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-length", type=int, default=512)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--data-dir")
+    c.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_precision(c, default="fp32")
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_icc_cmd)
 
@@ -113,6 +117,8 @@ def run_replace_cmd(args: argparse.Namespace) -> int:
         args.data_dir,
         args.limit,
         args.batch_size,
+        args.precision,
+        args.device,
     )
     t = Table(title="component replacement (Table 1)")
     t.add_column("variant")
@@ -145,6 +151,8 @@ def run_icc_cmd(args: argparse.Namespace) -> int:
         args.samples,
         args.max_length,
         args.seed,
+        precision=args.precision,
+        device=args.device,
     )
     for ability, per in result["tuned"].items():
         console.print(

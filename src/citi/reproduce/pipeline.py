@@ -214,7 +214,9 @@ class Pipeline:
         from citi.evaluation.runner import load_for_eval
 
         method = next(m for m in ("citi", "rp-mi", "wo-rp") if m in self.config.methods)
-        loaded = load_for_eval(self.config.model, str(self.out / "runs" / method))
+        loaded = load_for_eval(
+            self.config.model, str(self.out / "runs" / method), precision=self._eval_precision()
+        )
         n = self.config.eval.get("router_examples", 16)
         groups = {
             "tool": load_dataset("apibank-l2", self.config.data_dir, limit=n),
@@ -269,7 +271,14 @@ class Pipeline:
             self.config.data_dir,
             self.config.eval.get("limit"),
             self.config.eval.get("batch_size", 8),
+            self.config.precision,
         )
+
+    def _eval_precision(self) -> str:
+        from citi.models.loader import default_device
+        from citi.precision import resolve_precision
+
+        return resolve_precision(self.config.precision, default_device())
 
     def report(self) -> None:
         from citi.reproduce.report import write_report
