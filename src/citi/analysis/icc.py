@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from citi.components import find_decoder_layers
 from citi.data.example import Example
@@ -39,7 +40,9 @@ def final_inputs(tokenizer, examples: list[Example], max_length: int, seed: int)
 
 
 @torch.no_grad()
-def mean_hidden(model, inputs: list[list[int]], pad_id: int, batch_size: int = 4) -> torch.Tensor:
+def mean_hidden(
+    model, inputs: list[list[int]], pad_id: int, batch_size: int = 4, desc: str | None = None
+) -> torch.Tensor:
     """Mean last-token hidden state at each layer's attention and FFN input: [layers, 2, hidden].
 
     Only the decoder runs: the hooks read everything before the final norm, so the LM head (a
@@ -64,7 +67,8 @@ def mean_hidden(model, inputs: list[list[int]], pad_id: int, batch_size: int = 4
     total = None
     model.eval()
     try:
-        for start in range(0, len(inputs), batch_size):
+        starts = range(0, len(inputs), batch_size)
+        for start in tqdm(starts, desc=desc, disable=desc is None, leave=False):
             chunk = inputs[start : start + batch_size]
             width = max(len(x) for x in chunk)
             ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
@@ -162,7 +166,9 @@ def run_icc(
         for a, d in abilities.items()
     }
     pad = base.tokenizer.pad_token_id
-    ref_h = {a: mean_hidden(base.model, x, pad, batch_size) for a, x in inputs.items()}
+    ref_h = {
+        a: mean_hidden(base.model, x, pad, batch_size, f"icc base {a}") for a, x in inputs.items()
+    }
     del base
     icc = {}
     for name, run in (("tuned", tuned), ("reference", reference)):
@@ -170,7 +176,8 @@ def run_icc(
             continue
         m = load_for_eval(model, run, device=device, precision=precision)
         icc[name] = {
-            a: mean_hidden(m.model, x, pad, batch_size) - ref_h[a] for a, x in inputs.items()
+            a: mean_hidden(m.model, x, pad, batch_size, f"icc {name} {a}") - ref_h[a]
+            for a, x in inputs.items()
         }
         del m
     result = {
