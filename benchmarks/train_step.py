@@ -15,11 +15,12 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   forward the bare decoder forward of the base model under no_grad (no LM head): the floor of any
           exact RP step, which needs every MOLoRA component's input and hence this forward up
           to the highest MOLoRA layer
-Each of mi, rp, lora and forward also runs as ``-bf16``: float32 weights, bf16 autocast and, on
-a CPU, eager attention for MI and LoRA, SDPA for RP and forward (what ``--precision bf16``
-does); ``mi-bf16-sdpa`` keeps SDPA attention. Time: median of interleaved repetitions in this process. Memory: each
-variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's in both
-precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time <= 0.40.
+Each of mi, rp, lora and forward also runs as ``-bf16``: float32 weights, bf16 autocast and, on a
+CPU, eager attention for MI and LoRA, SDPA for RP and forward (what ``--precision bf16`` does);
+``mi-bf16-sdpa`` keeps SDPA attention. Time: median of interleaved repetitions in this process.
+Memory: each variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's
+in both precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time
+<= 0.40.
 """
 
 from __future__ import annotations
