@@ -15,12 +15,14 @@ run. A step = forward + backward + AdamW step on the trainable parameters:
   forward the bare decoder forward of the base model under no_grad (no LM head): the floor of any
           exact RP step, which needs every MOLoRA component's input and hence this forward up
           to the highest MOLoRA layer
-Each of mi, rp, lora and forward also runs as ``-bf16``: float32 weights, bf16 autocast and, on a
-CPU, eager attention for MI and LoRA, SDPA for RP and forward (what ``--precision bf16`` does);
-``mi-bf16-sdpa`` keeps SDPA attention. Time: median of interleaved repetitions in this process.
-Memory: each variant in a fresh subprocess (see _harness.py). Targets: MI throughput >= 1.2x LoRA's
-in both precisions, MI peak memory <= LoRA's, MI bf16 / fp32 throughput >= 2.0, RP / MI step time
-<= 0.40.
+Each of mi, rp, lora and forward also runs as ``-bf16``, what ``--precision bf16`` does: bf16
+autocast, float32 trained weights, frozen linear weights stored in bf16
+(citi.precision.store_frozen_in_bf16) and, on a CPU, eager attention for MI and LoRA, SDPA for RP
+and forward. ``mi-bf16-sdpa`` keeps SDPA attention; ``mi-bf16-f32store`` keeps every weight in
+float32 (``--dtype float32``), cast by autocast at each use. Time: median of interleaved
+repetitions in this process. Memory: each variant in a fresh subprocess (see _harness.py). Targets:
+MI throughput >= 1.2x LoRA's in both precisions, MI peak memory <= LoRA's, MI bf16 / fp32
+throughput >= 2.0, RP / MI step time <= 0.40.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from citi.molora import (  # noqa: E402
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, training_attention  # noqa: E402
+from citi.precision import autocast, store_frozen_in_bf16, training_attention  # noqa: E402
 
 KEEP = contextlib.ExitStack()  # the variants' attention settings, held for the whole run
 VARIANTS = (
@@ -68,6 +70,7 @@ VARIANTS = (
     "forward",
     "mi-bf16",
     "mi-bf16-sdpa",
+    "mi-bf16-f32store",
     "rp-bf16",
     "lora-bf16",
     "forward-bf16",
@@ -77,6 +80,8 @@ VARIANTS = (
 def build(variant: str, args):
     sdpa = variant.endswith("-sdpa")
     variant = variant.removesuffix("-sdpa")
+    store32 = variant.endswith("-f32store")
+    variant = variant.removesuffix("-f32store")
     precision = "bf16" if variant.endswith("-bf16") else "fp32"
     variant = variant.removesuffix("-bf16")
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
@@ -100,6 +105,9 @@ def build(variant: str, args):
         params = []
     for p in params:
         p.requires_grad_(True)
+    if precision == "bf16" and not store32:  # what the trainer does under --dtype auto
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+        store_frozen_in_bf16(model, trained.__contains__)
     model.train()
     batch = make_batch(len(loaded.tokenizer), args.batch, args.seq)
     batch = {k: v.to(loaded.device) for k, v in batch.items()}
@@ -171,6 +179,10 @@ def main() -> None:
     print(
         f"MI bf16 eager / SDPA attention {tps['mi-bf16'] / tps['mi-bf16-sdpa']:.3f}"
         "  (CPU only: the trainer's choice against the default)"
+    )
+    print(
+        "MI bf16, frozen weights in bf16 / float32 "
+        f"{tps['mi-bf16'] / tps['mi-bf16-f32store']:.3f}  (--dtype auto against float32)"
     )
     print(f"RP / MI step time, fp32     {seconds['rp'] / seconds['mi']:.3f}  (target <= 0.40)")
     print(

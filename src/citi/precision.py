@@ -107,3 +107,33 @@ def training_attention(
         yield kernel
     finally:
         setter(own)
+
+
+@torch.no_grad()
+def store_frozen_in_bf16(model: torch.nn.Module, trained) -> dict:
+    """Cast, in place, the weight and bias of every ``nn.Linear`` that no stage trains
+    (``trained(name)`` is False) from float32 to bfloat16; returns {"tensors", "saved_bytes"}.
+
+    Exact under bf16 autocast: autocast casts a float32 weight to bf16 at every use, so storing
+    it in bf16 gives the matmuls the very same operands, without the per-step cast and with half
+    the memory. Only linear layers: the input embedding (and an LM head tied to it) and the norms
+    keep float32, which autocast would not have cast (they set the residual stream's dtype). The
+    model must then run under autocast; evaluation reloads the saved run instead."""
+    tied = {id(p) for p in model.get_input_embeddings().parameters()}
+    tensors = saved = 0
+    for prefix, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear):
+            continue
+        for pname, p in module.named_parameters(recurse=False):
+            name = f"{prefix}.{pname}" if prefix else pname
+            if p.dtype != torch.float32 or id(p) in tied or trained(name):
+                continue
+            p.data = p.data.to(torch.bfloat16)
+            tensors += 1
+            saved += p.numel() * 2
+    return {"tensors": tensors, "saved_bytes": saved}
+
+
+def bf16_parameters(model: torch.nn.Module) -> int:
+    """How many of the model's parameters are stored in bfloat16."""
+    return sum(p.numel() for p in model.parameters() if p.dtype == torch.bfloat16)

@@ -17,7 +17,12 @@ from citi.molora import (
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, resolve_precision, training_attention
+from citi.precision import (
+    autocast,
+    resolve_precision,
+    store_frozen_in_bf16,
+    training_attention,
+)
 from citi.train.loop import Trainer
 from tests.helpers import small_config
 
@@ -107,13 +112,18 @@ def test_bf16_training_converges_with_float32_master_weights(tmp_path, data_dir,
     seen = {}
 
     def check(stage, model):
-        seen["dtypes"] = {p.dtype for p in model.parameters()}
+        seen["trained"] = {p.dtype for n, p in model.named_parameters() if "lora_" in n}
+        seen["frozen"] = {p.dtype for n, p in model.named_parameters() if "lora_" not in n}
         seen["model"] = model
 
     trainer.on_stage_end.append(check)
     summary = trainer.run()
     assert summary["precision"] == "bf16"
-    assert seen["dtypes"] == {torch.float32}  # master weights stay float32
+    assert seen["trained"] == {torch.float32}  # master weights stay float32
+    # Frozen linear weights are stored in bf16 (what autocast would cast them to), the
+    # embedding and norms in float32.
+    assert seen["frozen"] == {torch.float32, torch.bfloat16}
+    assert summary["bf16_frozen_parameters"] > 0
     losses = [json.loads(line)["lm_loss"] for line in open(out / "metrics.jsonl")]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns
     saved = load_file(str(out / "final" / "adapter.safetensors"))
@@ -205,3 +215,43 @@ def test_bf16_trainer_uses_eager_attention_with_a_backward_and_sdpa_for_forward_
     assert kernels["rp"] == "sdpa"
     assert kernels["mi"] == "eager" and kernels["uco"] == "eager"
     assert trainer.built.model.config._attn_implementation == "sdpa"  # restored after each stage
+
+
+def test_store_frozen_in_bf16_casts_only_untrained_linear_weights():
+    model = load_model("tiny-llama", device="cpu").model
+    inject_molora(model, COMPONENTS, MoloraConfig())
+    uco = "model.layers.3.mlp.gate_proj.weight"
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    info = store_frozen_in_bf16(model, lambda n: "molora_" in n or n == uco)
+    params = dict(model.named_parameters())
+    assert all(params[n].dtype == torch.float32 for n in params if "molora_" in n)
+    assert params[uco].dtype == torch.float32
+    assert params["model.embed_tokens.weight"].dtype == torch.float32
+    assert params["model.norm.weight"].dtype == torch.float32
+    cast = [n for n, p in params.items() if p.dtype == torch.bfloat16]
+    assert "model.layers.0.self_attn.q_proj.weight" in cast  # a MOLoRA component's base weight
+    assert "model.layers.3.mlp.down_proj.weight" in cast
+    assert all(n.endswith("proj.weight") or n == "lm_head.weight" for n in cast)
+    assert info["tensors"] == len(cast)
+    assert info["saved_bytes"] == 2 * sum(params[n].numel() for n in cast)
+    for n in cast:  # the very values autocast would have produced
+        assert torch.equal(params[n], before[n].to(torch.bfloat16))
+
+
+def test_bf16_frozen_weights_train_exactly_as_float32_storage(tmp_path, data_dir, selection_file):
+    """``--dtype auto`` (frozen linears in bf16) and ``--dtype float32`` (every weight float32,
+    cast by autocast at each use) give the same run, tensor for tensor."""
+    runs = {}
+    for dtype in ("auto", "float32"):
+        config = small_config(
+            data_dir, selection_file, method="citi", precision="bf16", dtype=dtype
+        )
+        runs[dtype] = Trainer(config, tmp_path / dtype).run()
+    assert runs["auto"]["bf16_frozen_parameters"] > 0
+    assert runs["float32"]["bf16_frozen_parameters"] == 0
+    a = load_file(str(tmp_path / "auto" / "final" / "adapter.safetensors"))
+    b = load_file(str(tmp_path / "float32" / "final" / "adapter.safetensors"))
+    assert a.keys() == b.keys() and any(".mlp." in k and "molora_" not in k for k in a)  # UCO
+    for k in a:
+        assert a[k].dtype == torch.float32
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

@@ -36,7 +36,7 @@ from citi.molora import (
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, resolve_precision, training_attention
+from citi.precision import autocast, bf16_parameters, resolve_precision, training_attention
 from citi.train import sharding
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
@@ -301,7 +301,9 @@ class Trainer:
                     f"continue it or choose another directory"
                 )
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        loaded, model, meta, base_keys = build_model(cfg, selection, str(acc.device))
+        loaded, model, meta, base_keys = build_model(
+            cfg, selection, str(acc.device), self.precision
+        )
         self.layout = sharding.shard_model(model, acc.device) if self.sharded else None
         encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
         self.built = RunSetup(
@@ -381,6 +383,7 @@ class Trainer:
             "stage_seconds": self.state.stage_seconds,
             "global_steps": self.state.global_step,
             "precision": self.precision,
+            "bf16_frozen_parameters": bf16_parameters(model),
             "snapshots": {
                 f"step-{step:05d}": fraction for step, fraction in self.built.snapshot_steps.items()
             },

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import torch
 
-from citi.adapters import inject_lora
+from citi.adapters import adapter_kind, inject_lora
 from citi.components import list_components
 from citi.errors import CitiError
 from citi.io import read_json
 from citi.models import load_model
 from citi.molora.model import inject_molora
+from citi.precision import store_frozen_in_bf16
 from citi.train.params import group_parameter_names
 
 
@@ -95,9 +96,13 @@ def load_selection(config) -> dict:
     return sel
 
 
-def build_model(config, selection: dict, device: str):
+def build_model(config, selection: dict, device: str, precision: str = "fp32"):
     """The base model with the method's adapters injected, the adapter_config.json content,
-    and the names of the base tensors any stage trains (saved with the adapter)."""
+    and the names of the base tensors any stage trains (saved with the adapter).
+
+    In bf16 with ``--dtype auto``, the linear weights no stage trains are stored in bf16 (see
+    :func:`citi.precision.store_frozen_in_bf16`; exact under autocast); not when sharded, where
+    FSDP2 would meet mixed dtypes in one layer."""
     cfg, method = config, config.method_spec
     loaded = load_model(
         cfg.model, dtype=cfg.dtype if cfg.dtype != "auto" else "float32", device=device
@@ -138,4 +143,6 @@ def build_model(config, selection: dict, device: str):
         if stage.group in ("uco", "selected", "all"):
             base_keys |= set(group_parameter_names(model, stage.group, selection))
     meta["trained_base_tensors"] = len(base_keys)
+    if precision == "bf16" and cfg.dtype == "auto" and cfg.sharding == "none":
+        store_frozen_in_bf16(model, lambda name: bool(adapter_kind(name)) or name in base_keys)
     return loaded, model, meta, base_keys
