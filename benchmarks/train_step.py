@@ -143,7 +143,8 @@ def build(variant: str, args):
 
 def worker(args) -> None:
     loaded, step = build(args.worker, args)
-    with torch.no_grad():
+    precision = "bf16" if "-bf16" in args.worker else "fp32"
+    with torch.no_grad(), autocast(precision, loaded.device):  # bf16: frozen weights are bf16
         loaded.model(input_ids=torch.tensor([[11, 12, 13]], device=loaded.device))
     added, peak = peak_memory(step, str(loaded.device))
     print(json.dumps({"added": added, "peak": peak}))

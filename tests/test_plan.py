@@ -4,7 +4,13 @@ import pytest
 
 from citi.cli.main import main
 from citi.errors import ConfigError
-from citi.plan import model_config, model_shape, plan, trainable_parameters
+from citi.plan import (
+    frozen_linear_parameters,
+    model_config,
+    model_shape,
+    plan,
+    trainable_parameters,
+)
 
 # tiny-llama: hidden 64, MLP 128, 4 layers, 4 heads of 16, 2 key/value heads (width 32), a
 # 259-token vocabulary, untied embeddings, no biases.
@@ -53,6 +59,25 @@ def test_bytes_per_strategy_by_hand(shape):
     assert fsdp["total"] == 16 * TOTAL / 2 + 4 * LAYER + ckpt_acts + logits
     small = plan(shape, "ft", tokens=32, devices=1, device_gib=1e-3)
     assert not small["strategies"]["ddp"]["plain"]["fits"]
+
+
+def test_frozen_linear_weights_are_planned_in_bf16(shape):
+    linear = 4 * (64 * 64 * 2 + 64 * 32 * 2 + 64 * 128 * 3)  # every component's weight
+    head = 259 * 64  # tiny-llama's LM head is not tied to its embedding
+    assert shape.head == head
+    assert frozen_linear_parameters(shape, "ft") == 0
+    assert frozen_linear_parameters(shape, "lora") == linear + head
+    selection = {"molora": ["layers.0.self_attn.q_proj"], "uco": ["layers.3.mlp.down_proj"]}
+    assert frozen_linear_parameters(shape, "citi", selection) == linear + head - 8192
+    added, _ = trainable_parameters(shape, "lora")
+    result = plan(shape, "lora", tokens=32, devices=2, device_gib=1)["strategies"]
+    frozen = linear + head
+    assert result["ddp"]["plain"]["weights"] == 4 * (TOTAL + added - frozen) + 2 * frozen
+    assert result["zero2"]["plain"]["weights"] == result["ddp"]["plain"]["weights"]
+    # FSDP keeps every weight in float32 (mixed dtypes in one sharded layer are not used).
+    assert result["fsdp"]["plain"]["weights"] == 4 * (TOTAL + added) / 2 + 4 * LAYER
+    tied = model_shape(model_config("smollm2-135m-instruct"))
+    assert tied.head == 0  # SmolLM2's LM head is its embedding, kept in float32
 
 
 def test_plan_cli_and_errors(capsys):

@@ -3,8 +3,10 @@ DeepSpeed ZeRO-2, from the model's config alone (the model is built on the meta 
 parameter counts, no weights loaded).
 
 What is counted, per device (bytes):
-- weights: float32 master weights of the whole model, adapters included (citi trains in float32
-  and computes under bf16 autocast);
+- weights: float32 master weights of everything a stage trains, adapters included, and of the
+  embedding and norms; the linear weights no stage trains in bf16 (citi trains under bf16
+  autocast and, with ``--dtype auto``, stores those in bf16: see
+  citi.precision.store_frozen_in_bf16); under FSDP every weight in float32;
 - gradients: float32, trainable parameters only; optimizer: AdamW's two float32 moments;
 - activations under bf16 autocast, per token and decoder layer (an estimate for a Llama block with
   fused SDPA attention, no sequence-squared term): the inputs the backward pass keeps, about
@@ -59,6 +61,7 @@ class ModelShape:
     layers: int
     vocab: int
     largest_layer: int  # parameters of one decoder layer
+    head: int = 0  # parameters of an LM head not tied to the input embedding
 
 
 def model_config(spec: str):
@@ -94,6 +97,7 @@ def model_shape(config) -> ModelShape:
         model = AutoModelForCausalLM.from_config(config)
     comps = list_components(model)
     _, layers = find_decoder_layers(model)
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings().weight
     hidden = config.hidden_size
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
@@ -106,11 +110,37 @@ def model_shape(config) -> ModelShape:
         layers=len(layers),
         vocab=config.vocab_size,
         largest_layer=max(sum(p.numel() for p in layer.parameters()) for layer in layers),
+        head=0 if head is None or head.weight is embedding else head.weight.numel(),
     )
 
 
 def _by_size(shape: ModelShape) -> list[tuple[str, int, int]]:
     return sorted(shape.components, key=lambda c: -c[1] * c[2])
+
+
+def _citi_sets(shape: ModelShape, selection: dict | None):
+    """(MOLoRA, UCO) components as (name, in, out); without a selection, the largest ones."""
+    sizes = {name: (i, o) for name, i, o in shape.components}
+    if selection:
+        unknown = [c for c in [*selection["molora"], *selection["uco"]] if c not in sizes]
+        if unknown:
+            raise ConfigError(f"--selection: unknown component {unknown[0]!r} for this model")
+        return (
+            [(c, *sizes[c]) for c in selection["molora"]],
+            [(c, *sizes[c]) for c in selection["uco"]],
+        )
+    n, ranked = len(shape.components), _by_size(shape)
+    return ranked[: round(0.2 * n)], ranked[round(0.2 * n) : round(0.2 * n) + round(0.1 * n)]
+
+
+def frozen_linear_parameters(shape: ModelShape, method: str, selection: dict | None = None) -> int:
+    """Linear-layer weights no stage of ``method`` trains (stored in bf16 by a bf16 run)."""
+    if method == "ft":
+        return 0
+    linear = sum(i * o for _, i, o in shape.components) + shape.head
+    if method == "citi":
+        return linear - sum(i * o for _, i, o in _citi_sets(shape, selection)[1])
+    return linear
 
 
 def trainable_parameters(
@@ -123,8 +153,6 @@ def trainable_parameters(
     """(adapter parameters added to the model, trainable parameters of the largest stage).
     Without a selection, CITI's sets are the largest components (an upper bound)."""
     molora = {"num_experts": 4, "rank": 8, "null_expert": True, **(molora or {})}
-    n = len(shape.components)
-    sizes = {name: (i, o) for name, i, o in shape.components}
     if method == "ft":
         return 0, shape.total
     if method in ("lora", "lora-dm"):
@@ -132,16 +160,7 @@ def trainable_parameters(
         return added, added
     if method != "citi":
         raise ConfigError(f"--method: plan knows ft, lora, lora-dm and citi, not {method!r}")
-    if selection:
-        unknown = [c for c in [*selection["molora"], *selection["uco"]] if c not in sizes]
-        if unknown:
-            raise ConfigError(f"--selection: unknown component {unknown[0]!r} for this model")
-        mol = [(c, *sizes[c]) for c in selection["molora"]]
-        uco = [(c, *sizes[c]) for c in selection["uco"]]
-    else:
-        ranked = _by_size(shape)
-        mol = ranked[: round(0.2 * n)]
-        uco = ranked[round(0.2 * n) : round(0.2 * n) + round(0.1 * n)]
+    mol, uco = _citi_sets(shape, selection)
     e, r = molora["num_experts"], molora["rank"]
     routers = sum((e + int(molora["null_expert"])) * i for _, i, _ in mol)
     experts = sum(e * r * (i + o) for _, i, o in mol)
@@ -173,13 +192,14 @@ def plan(
     if devices < 1 or tokens < 1 or device_gib <= 0:
         raise ConfigError("--devices, --batch-size, --max-length and --device-memory must be > 0")
     added, trainable = trainable_parameters(shape, method, selection, molora)
-    weights = 4 * (shape.total + added)
+    frozen = frozen_linear_parameters(shape, method, selection)
+    weights = 4 * (shape.total + added - frozen) + 2 * frozen
     grads, optim = 4 * trainable, 8 * trainable
     gathered = 4 * shape.largest_layer  # FSDP: one decoder layer unsharded at a time
     strategies = {
         "ddp": (weights, grads, optim),
         "zero2": (weights, grads / devices, optim / devices),
-        "fsdp": (weights / devices + gathered, grads / devices, optim / devices),
+        "fsdp": (4 * (shape.total + added) / devices + gathered, grads / devices, optim / devices),
     }
     out = {"trainable": trainable, "total_parameters": shape.total + added, "strategies": {}}
     for ckpt in (False, True):
