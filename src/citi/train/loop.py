@@ -36,14 +36,21 @@ from citi.molora import (
     routing_context,
     routing_loss,
 )
-from citi.precision import autocast, bf16_parameters, resolve_precision, training_attention
+from citi.precision import autocast, resolve_precision, training_attention
 from citi.train import sharding
 from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order
 from citi.train.metrics_log import check_finite, log_step
 from citi.train.params import group_parameter_names, set_trainable
-from citi.train.setup import RunSetup, RunState, build_model, check_same_config, load_selection
+from citi.train.setup import (
+    RunSetup,
+    RunState,
+    build_model,
+    check_same_config,
+    load_selection,
+    run_summary,
+)
 
 
 class Interrupted(Exception):
@@ -375,22 +382,7 @@ class Trainer:
                 callback(stage, model)
             self._checkpoint({"stage": index + 1, "micro": 0}, model)
         acc.wait_for_everyone()
-        summary = {
-            "method": cfg.method,
-            "model": cfg.model,
-            "data": self.built.data_summary,
-            "trainable_parameters": self.state.trainable,
-            "stage_seconds": self.state.stage_seconds,
-            "global_steps": self.state.global_step,
-            "precision": self.precision,
-            "bf16_frozen_parameters": bf16_parameters(model),
-            "snapshots": {
-                f"step-{step:05d}": fraction for step, fraction in self.built.snapshot_steps.items()
-            },
-            "eval": self.state.eval_log,
-        }
-        if self.layout:
-            summary["sharding"] = self.layout
+        summary = run_summary(cfg, self.state, self.built, self.precision, model, self.layout)
         state = self._adapter_state(model)
         if acc.is_main_process:
             save_adapter(model, self.out / "final", self.built.meta, self.built.base_keys, state)

@@ -15,7 +15,7 @@ from citi.errors import CitiError
 from citi.io import read_json
 from citi.models import load_model
 from citi.molora.model import inject_molora
-from citi.precision import store_frozen_in_bf16
+from citi.precision import bf16_parameters, store_frozen_in_bf16
 from citi.train.params import group_parameter_names
 
 
@@ -146,3 +146,24 @@ def build_model(config, selection: dict, device: str, precision: str = "fp32"):
     if precision == "bf16" and cfg.dtype == "auto" and cfg.sharding == "none":
         store_frozen_in_bf16(model, lambda name: bool(adapter_kind(name)) or name in base_keys)
     return loaded, model, meta, base_keys
+
+
+def run_summary(config, state: RunState, built: RunSetup, precision: str, model, layout) -> dict:
+    """summary.json of a finished run: what it trained on, for how long, and how it ended."""
+    summary = {
+        "method": config.method,
+        "model": config.model,
+        "data": built.data_summary,
+        "trainable_parameters": state.trainable,
+        "stage_seconds": state.stage_seconds,
+        "global_steps": state.global_step,
+        "precision": precision,
+        "bf16_frozen_parameters": bf16_parameters(model),
+        "snapshots": {
+            f"step-{step:05d}": fraction for step, fraction in built.snapshot_steps.items()
+        },
+        "eval": state.eval_log,
+    }
+    if layout:
+        summary["sharding"] = layout
+    return summary
