@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = asub.add_parser(
         "replace",
         help="copy top/bottom components of a fine-tuned model into the base model (Table 1)",
-        description="Replace the weights of the top (T-x) or bottom (D-x) x%% of components by "
+        description="Replace the weights of the top (T-x) or bottom (D-x) x% of components by "
         "tool importance with those of a fully fine-tuned model, and evaluate each variant.",
     )
     r.add_argument("--model", default="smollm2-135m-instruct", help="the base model")
