@@ -132,8 +132,3 @@ def store_frozen_in_bf16(model: torch.nn.Module, trained) -> dict:
             tensors += 1
             saved += p.numel() * 2
     return {"tensors": tensors, "saved_bytes": saved}
-
-
-def bf16_parameters(model: torch.nn.Module) -> int:
-    """How many of the model's parameters are stored in bfloat16."""
-    return sum(p.numel() for p in model.parameters() if p.dtype == torch.bfloat16)

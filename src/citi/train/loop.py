@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from citi.adapters import adapter_kind, save_adapter
+from citi.adapters import save_adapter
 from citi.config import save_config
 from citi.data import PaddingCollator
 from citi.errors import CitiError
@@ -48,6 +48,7 @@ from citi.train.setup import (
     RunState,
     build_model,
     check_same_config,
+    is_trained,
     load_selection,
     run_summary,
 )
@@ -98,7 +99,7 @@ class Trainer:
         return steps
 
     def _trained(self, key: str) -> bool:
-        return bool(adapter_kind(key)) or key in self.built.base_keys
+        return is_trained(key, self.built.base_keys)
 
     def _adapter_state(self, model) -> dict | None:
         """A sharded run's trained tensors gathered whole (every process calls this); None for

@@ -15,7 +15,7 @@ from citi.errors import CitiError
 from citi.io import read_json
 from citi.models import load_model
 from citi.molora.model import inject_molora
-from citi.precision import bf16_parameters, store_frozen_in_bf16
+from citi.precision import store_frozen_in_bf16
 from citi.train.params import group_parameter_names
 
 
@@ -96,6 +96,11 @@ def load_selection(config) -> dict:
     return sel
 
 
+def is_trained(name: str, base_keys: set) -> bool:
+    """Whether a stage of the run trains the tensor ``name``: an adapter's or a trained base's."""
+    return bool(adapter_kind(name)) or name in base_keys
+
+
 def build_model(config, selection: dict, device: str, precision: str = "fp32"):
     """The base model with the method's adapters injected, the adapter_config.json content,
     and the names of the base tensors any stage trains (saved with the adapter).
@@ -144,7 +149,7 @@ def build_model(config, selection: dict, device: str, precision: str = "fp32"):
             base_keys |= set(group_parameter_names(model, stage.group, selection))
     meta["trained_base_tensors"] = len(base_keys)
     if precision == "bf16" and cfg.dtype == "auto" and cfg.sharding == "none":
-        store_frozen_in_bf16(model, lambda name: bool(adapter_kind(name)) or name in base_keys)
+        store_frozen_in_bf16(model, lambda name: is_trained(name, base_keys))
     return loaded, model, meta, base_keys
 
 
@@ -158,7 +163,11 @@ def run_summary(config, state: RunState, built: RunSetup, precision: str, model,
         "stage_seconds": state.stage_seconds,
         "global_steps": state.global_step,
         "precision": precision,
-        "bf16_frozen_parameters": bf16_parameters(model),
+        "bf16_frozen_parameters": sum(
+            p.numel()
+            for n, p in model.named_parameters()
+            if p.dtype == torch.bfloat16 and not is_trained(n, built.base_keys)
+        ),
         "snapshots": {
             f"step-{step:05d}": fraction for step, fraction in built.snapshot_steps.items()
         },
