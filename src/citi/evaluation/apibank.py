@@ -8,7 +8,8 @@ applies each API's rules to the arguments (``citi.evaluation.apibank_rules``):
 * the API name must match (``API_NAME_MISMATCH``); every argument must be one the API declares
   (``INVALID_INPUT_PARAMETER``); every required one must be given (``MISS_INPUT_ARGUMENT``);
 * a value the API would reject raises in the official run (``HAS_EXCEPTION``): an ``int`` that is
-  not digits, a date/time not in the declared format;
+  not digits, a date/time not in the declared format, a value its own validation refuses (an
+  e-mail receiver outside SendEmail's address pattern);
 * values are compared the way that API compares them: exactly (tokens, passwords, usernames,
   most fields), stripped or case-folded only where the API does, word-set overlap for the free
   text of agendas, reminders and meeting topics, dates parsed with their declared format where
@@ -106,6 +107,8 @@ def check_call(
     for key, value in pred.args.items():
         ok, value = rules.typed(value, declared.get(key))
         if not ok or not rules.format_ok(value, declared.get(key)):
+            return HAS_EXCEPTION
+        if not rules.passes_validation(api, key, value, level):
             return HAS_EXCEPTION
         converted[key] = value
     if api == "ToolSearcher" and tool_match is not None:

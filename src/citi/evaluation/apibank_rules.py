@@ -6,8 +6,11 @@ A parameter's *declared* type and format come from the API's own description (``
 be digits, ``bool`` is ``'True'``; ``Format: %Y-%m-%d`` and the like are the only accepted date
 forms). How a value is *compared* is the API's own rule: exactly for identifiers, tokens,
 passwords and most fields; stripped, case-folded or word-overlapping only where that API relaxes.
-Defects of the official evaluator are not reproduced (see the README): lists are parsed, not
-truncated by a regex; DeleteMeeting compares its times instead of raising KeyError.
+Where an API looks its input up or validates it before its checker runs, that step decides too:
+DeleteAgenda, ModifyAgenda and ModifyReminder find the item by its exact content; QueryBalance
+looks up the token as given; SendEmail accepts only the receivers its address pattern admits.
+Defects of the official evaluator are not reproduced; docs/guides/evaluation-fidelity.md lists
+each with its place in the official code.
 """
 
 from __future__ import annotations
@@ -38,19 +41,28 @@ _AGENDA = _api(content=WORDS, whole_input=False, token=EXACT, time=EXACT, locati
 _REMINDER = _api(content=WORDS_CASELESS, whole_input=False, token=EXACT, time=EXACT)
 _MEETING = _api(meeting_topic=WORDS)
 _DELETE = _api(default=IGNORED, whole_input=False, token=EXACT, time=EXACT)
+# These look the item up before their checker: `database[key]['content'] == content or
+# database[key]['time'] == time` (apis/delete_agenda.py:75, modify_agenda.py:77,
+# modify_reminder.py:101) and raise when nothing is found. A modification's time is the new one
+# and the recorded agenda items have dates without a clock time (init_database/Agenda.json), which
+# the declared '%Y-%m-%d %H:%M:%S' never equals, so only the exact content finds the item; the
+# checker's word overlap then never gets a paraphrase. (DeleteReminder does the same lookup, but
+# its checker already wants the item's exact time, which finds it.)
 _SCENE = _api(default=IGNORED, whole_input=False, name=CASELESS, devices=SCENE_DEVICES)
 
 RULES: dict[str, dict] = {
     "AddAgenda": _AGENDA,
-    "ModifyAgenda": _AGENDA,
+    "ModifyAgenda": _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT, location=EXACT),
     "QueryAgenda": _AGENDA,
     "AddReminder": _REMINDER,
-    "ModifyReminder": _REMINDER,
+    "ModifyReminder": _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT),
     "QueryReminder": _REMINDER,
     "AddMeeting": _MEETING,
     "ModifyMeeting": _MEETING,
     "QueryMeeting": _MEETING,
-    "DeleteAgenda": _DELETE,
+    "DeleteAgenda": _api(
+        default=IGNORED, whole_input=False, token=EXACT, time=EXACT, content=EXACT
+    ),
     "DeleteReminder": _DELETE,
     # The official checker reads a 'time' key the meeting has not (KeyError on every call); the
     # intent of the Delete* rule is that the item's time identifies it.
@@ -78,7 +90,9 @@ RULES: dict[str, dict] = {
     "DocumentQA": _api(whole_input=False, url=STRIP, question=STRIP),
     "EmergencyKnowledge": _api(whole_input=False, symptom=CASELESS),
     "SymptomSearch": _api(whole_input=False, symptom=CASELESS),
-    "QueryBalance": _api(whole_input=False, token=STRIP),
+    # The checker strips the token, but the look-up before it uses the token as given (the
+    # `token.strip()` at apis/query_balance.py:68 discards its result): spaces raise.
+    "QueryBalance": _api(whole_input=False, token=EXACT),
     "QueryHealthData": _api(whole_input=False, user_id=CASELESS, start_time=DATE, end_time=DATE),
     "RecordHealthData": _api(whole_input=False, user_id=CASELESS, time=DATE, health_data=EXACT),
     "QueryStock": _api(whole_input=False, stock_code=CASELESS, date=DATE),
@@ -93,6 +107,23 @@ RULES: dict[str, dict] = {
     "Translate": _api(default=IGNORED, whole_input=False, src=EXACT, tgt_lang=CASELESS),
     "GetToday": _api(default=IGNORED, whole_input=False),
 }
+
+# Validations an API runs on a (stripped) argument before anything else: a value that does not
+# fully match raises. SendEmail's address pattern (apis/send_email.py:84) admits lower case only
+# before the '@'; its subject and content must not be empty (send_email.py:95-99).
+VALIDATIONS: dict[str, dict[str, re.Pattern]] = {
+    "SendEmail": {
+        "receiver": re.compile(r"[a-z0-9]+[._]?[a-z0-9]+@\w+[.]\w{2,3}"),
+        "subject": re.compile(r".+", re.DOTALL),
+        "content": re.compile(r".+", re.DOTALL),
+    },
+}
+
+
+def passes_validation(api: str, param: str, value: Any, level: str = "2") -> bool:
+    pattern = VALIDATIONS.get(api, {}).get(param) if level != "3" else None
+    return pattern is None or pattern.fullmatch(text(value).strip()) is not None
+
 
 # Parameters with a default in the API's call signature: they may be left out.
 OPTIONAL = {
