@@ -71,6 +71,7 @@ def load_oracle():
         result = ast_checker(functions, decoded, answers, Language.PYTHON, category, "citi")
         return bool(result["valid"])
 
+    verdict.decode = default_decode_ast_prompting  # bfcl-eval's own decoder, for direct checks
     return verdict
 
 
@@ -172,6 +173,11 @@ KINDS = (
     "set",
     "arithmetic",
     "nested_string",
+    # constant expressions bfcl-eval's decoder hands to eval() and citi folds from the tree
+    "string_expression",
+    "bool_arithmetic",
+    "bitwise",
+    "double_star",
 )
 
 
@@ -252,7 +258,79 @@ def mutate(kind: str, calls: list, docs: dict, answers: list, rng: random.Random
             return None
         key = rng.choice(keys)
         args[key] = _shout(args[key])
+    elif kind in ("string_expression", "bool_arithmetic", "bitwise"):
+        keys = [k for k, v in args.items() if _EXPRESSIONS[kind][0](v)]
+        if not keys:
+            return None
+        key = rng.choice(keys)
+        expr = rng.choice(_EXPRESSIONS[kind][1])(args[key])
+        return _render_replaced(calls, i, key, expr), "raw"
+    elif kind == "double_star":  # BFCL keeps it under the key None: an unexpected parameter
+        extra = rng.choice(["{}", "{'extra': 1}", f"{{{next(iter(args), 'x')!r}: 1}}"])
+        parts = []
+        for j, (n, a) in enumerate(calls):
+            inner = ", ".join(f"{k}={_literal(v)}" for k, v in a.items())
+            if j == i:
+                inner += (", " if inner else "") + f"**{extra}"
+            parts.append(f"{n}({inner})")
+        return "[" + ", ".join(parts) + "]", "raw"
     return calls, style
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# Each family: which values it applies to, and expressions of them; some keep the value (the
+# call stays right), some change it (a value error in both scorers, or a type error).
+_EXPRESSIONS = {
+    "string_expression": (
+        lambda v: isinstance(v, str),
+        [
+            lambda v: f"'%s' % ({v!r},)",
+            lambda v: f"{v[: len(v) // 2]!r} + '%s' % {v[len(v) // 2 :]!r}",
+            lambda v: f"{v!r} * 1",
+            lambda v: f"1 * {v!r}",
+            lambda v: f"{v!r} * True",
+            lambda v: f"{v!r} * 2",
+            lambda v: f"'%s!' % {v!r}",
+            lambda v: f"'%d' % {len(v)}",
+            lambda v: f"{v!r} * 0",
+        ],
+    ),
+    "bool_arithmetic": (
+        lambda v: isinstance(v, int | float),
+        [
+            lambda v: f"True + {v - 1!r}" if not isinstance(v, bool) else f"{v!r} + 0",
+            lambda v: f"{v!r} * True",
+            lambda v: f"{v!r} * False",
+            lambda v: f"False + {v!r}",
+            lambda v: f"{v!r} & True" if isinstance(v, bool) else f"{v!r} - True",
+            lambda v: f"{v!r} | False" if isinstance(v, bool) else f"True * {v!r}",
+            lambda v: f"{v!r} ^ True" if isinstance(v, bool) else f"{v!r} + True",
+        ],
+    ),
+    "bitwise": (
+        lambda v: _is_int(v) and v >= 0,
+        [
+            lambda v: f"({v} << 2) >> 2",
+            lambda v: f"{v} | 0",
+            lambda v: f"{v} & -1",
+            lambda v: f"{v} ^ 0",
+            lambda v: f"{v} << 1",
+            lambda v: f"{v} >> 1",
+            lambda v: f"{v} ^ 1",
+            lambda v: f"{v} & 0",
+        ],
+    ),
+}
+
+
+def _render_replaced(calls, i, key, expr: str) -> str:
+    """The rendered calls with one argument's literal replaced by an expression."""
+    literal = _literal(calls[i][1][key])
+    text = render(calls)
+    return text.replace(f"{key}={literal}", f"{key}={expr}", 1)
 
 
 def _shout(value):

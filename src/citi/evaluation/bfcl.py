@@ -1,9 +1,10 @@
 """BFCL (Berkeley Function-Calling Leaderboard), Python AST categories: decoding and checking.
 
 The model answers ``[func(arg=value), ...]``. The text is read as bfcl-eval's prompting decoder
-reads it, but with :mod:`ast` only (nothing is evaluated: constant arithmetic is folded from the
-tree where BFCL calls ``eval``), into ``[{name: {arg: value}}]``, and checked with the rules of
-bfcl-eval's AST checker, verdict for verdict (a differential test against bfcl-eval itself):
+reads it, but with :mod:`ast` only (``citi.evaluation.bfcl_decode``: nothing is evaluated,
+constant expressions are folded from the tree where BFCL calls ``eval``), into ``[{name: {arg:
+value}}]``, and checked with the rules of bfcl-eval's AST checker, verdict for verdict (a
+differential test against bfcl-eval itself):
 
 * the number of calls must match (one for simple/multiple), parallel calls match in any order;
 * the function name must match;
@@ -25,13 +26,12 @@ Error codes (one per sample) name the first rule broken, like BFCL's ``error_typ
 
 from __future__ import annotations
 
-import ast
 import re
 
 from citi.data.bfcl import SYSTEM_PROMPT  # noqa: F401 (the prompt lives with the data)
+from citi.evaluation.bfcl_decode import MAX_OUTPUT_CHARS, decode_calls  # noqa: F401
 
 CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
-MAX_OUTPUT_CHARS = 20_000  # a guard for the parser against runaway generations
 
 CORRECT = "correct"
 ERROR_TYPES = (
@@ -45,126 +45,6 @@ ERROR_TYPES = (
     "value_error",
     "irrelevance_called",
 )
-
-
-# -- decoding ------------------------------------------------------------------------------------
-class _Undecodable(Exception):
-    pass
-
-
-def _func_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_func_name(node.value)}.{node.attr}"
-    raise _Undecodable
-
-
-_ARITHMETIC = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-    ast.Pow: lambda a, b: a**b,
-}
-
-
-def _number(x) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _fold(node: ast.BinOp):
-    """Constant arithmetic folded from the tree (BFCL calls ``eval`` on it; citi never evaluates
-    model output): numbers with + - * / // % ** (small exponents), and text + text."""
-    left, right = _value(node.left), _value(node.right)
-    op = _ARITHMETIC.get(type(node.op))
-    if op is None:
-        raise _Undecodable
-    if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
-        return left + right
-    if not (_number(left) and _number(right)):
-        raise _Undecodable
-    if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
-        raise _Undecodable
-    try:
-        return op(left, right)
-    except (ArithmeticError, ValueError):
-        raise _Undecodable from None
-
-
-def _value(node: ast.expr):
-    """A parameter value as BFCL's decoder reads it, without evaluating anything."""
-    if isinstance(node, ast.Constant):
-        return "..." if node.value is Ellipsis else node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        inner = _value(node.operand)
-        if _number(inner):
-            return -inner if isinstance(node.op, ast.USub) else inner
-        raise _Undecodable
-    if isinstance(node, ast.List):
-        return [_value(e) for e in node.elts]
-    if isinstance(node, ast.Tuple):
-        return tuple(_value(e) for e in node.elts)  # a tuple is not a list (BFCL is strict)
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):  # {**x}
-            raise _Undecodable
-        return {_value(k): _value(v) for k, v in zip(node.keys, node.values, strict=True)}
-    if isinstance(node, ast.Name):  # a bare word, as BFCL reads it
-        return node.id
-    if isinstance(node, ast.BinOp):
-        return _fold(node)
-    if isinstance(node, ast.Call):  # a nested call: its text, or {name: args} with keywords
-        if not node.keywords:
-            return ast.unparse(node)
-        return {_func_name(node.func): _call_args(node)}
-    if isinstance(node, ast.Subscript):
-        return f"{ast.unparse(node.value)}[{ast.unparse(node.slice)}]"
-    # Sets, comparisons, comprehensions, f-strings, attributes, lambdas...: BFCL's decoder
-    # rejects them, so the whole output does not decode.
-    raise _Undecodable
-
-
-def _call_args(node: ast.Call) -> dict:
-    # Positional arguments have no name to check, so they are dropped (as BFCL does); a
-    # required parameter passed that way is then reported missing.
-    return {kw.arg: _value(kw.value) for kw in node.keywords if kw.arg is not None}
-
-
-def decode_calls(text: str) -> list[dict] | None:
-    """``[{name: {arg: value}}, ...]`` from a model output, or None when it does not decode.
-
-    The text is read as BFCL's prompting decoder reads it: backticks, newlines and spaces stripped
-    from both ends (so a ```` ```python ```` fence does not decode, as in BFCL), brackets added
-    where missing, then Python's parser."""
-    text = text.strip("`\n ")
-    if len(text) > MAX_OUTPUT_CHARS:
-        return None
-    if not text.startswith("["):
-        text = "[" + text
-    if not text.endswith("]"):
-        text = text + "]"
-    try:
-        tree = ast.parse(text.strip().strip("'"), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    body = tree.body
-    if isinstance(body, ast.Call):
-        elts = [body]
-    elif isinstance(body, ast.List | ast.Tuple | ast.Set):
-        elts = body.elts
-    else:
-        return None
-    calls = []
-    try:
-        for node in elts:
-            if not isinstance(node, ast.Call):
-                return None
-            calls.append({_func_name(node.func): _call_args(node)})
-    except (_Undecodable, RecursionError):
-        return None
-    return calls
 
 
 # -- checking ------------------------------------------------------------------------------------
