@@ -41,15 +41,15 @@ _AGENDA = _api(content=WORDS, whole_input=False, token=EXACT, time=EXACT, locati
 _REMINDER = _api(content=WORDS_CASELESS, whole_input=False, token=EXACT, time=EXACT)
 _MEETING = _api(meeting_topic=WORDS)
 _DELETE = _api(default=IGNORED, whole_input=False, token=EXACT, time=EXACT)
-# These look the item up before their checker: `database[key]['content'] == content or
-# database[key]['time'] == time` (apis/delete_agenda.py:75, modify_agenda.py:77,
-# modify_reminder.py:101) and raise when nothing is found. A modification's time is the new one
-# and the recorded agenda items have dates without a clock time (init_database/Agenda.json), which
-# the declared '%Y-%m-%d %H:%M:%S' never equals, so only the exact content finds the item; the
-# checker's word overlap then never gets a paraphrase. (DeleteReminder does the same lookup, but
-# its checker already wants the item's exact time, which finds it.)
 _SCENE = _api(default=IGNORED, whole_input=False, name=CASELESS, devices=SCENE_DEVICES)
 
+# DeleteAgenda, ModifyAgenda and ModifyReminder look the item up before their checker,
+# `database[key]['content'] == content or database[key]['time'] == time` (apis/delete_agenda.py:75,
+# modify_agenda.py:77, modify_reminder.py:101), and raise when nothing is found. A modification's
+# time is the new one, and the recorded agenda items have dates without a clock time
+# (init_database/Agenda.json), which no time in the declared format equals: only the exact
+# content finds the item, so the checker's word overlap never gets a paraphrase. (DeleteReminder
+# does the same lookup, but its checker already wants the item's exact time, which finds it.)
 RULES: dict[str, dict] = {
     "AddAgenda": _AGENDA,
     "ModifyAgenda": _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT, location=EXACT),
