@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citi.evaluation.apicall import CallParser, parse_calls, parse_first_call
 
@@ -110,3 +112,53 @@ def test_a_call_after_hostile_text_is_still_found():
     # API-Bank's own data ('['John']'): the whole text is then one call.
     call = parse_first_call("[A(x='" * 3 + "[Real(a='1')]")
     assert call is not None and call.name == "A" and call.args == {"x": "[A(x='[A(x='[Real(a='1"}
+
+
+FRAGMENTS = list("[]{}(),=:'\" \\\n") + ["A", "x", "1", "-", ".", "True", "[A(", "x=", "'a'", ")]"]
+_noise = st.lists(st.sampled_from(FRAGMENTS), max_size=6).map("".join)
+_word = st.text("abAB1 -.:", min_size=1, max_size=5)
+_scalar = st.one_of(
+    _word.map(lambda w: repr(w)),  # quoted
+    st.text("ab'\"\\[], ", max_size=5).map(lambda w: "'" + w + "'"),  # unescaped quotes inside
+    st.integers(-99, 99).map(str),
+    _word,  # bare
+)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.tuples(st.lists(inner, max_size=3), st.booleans()).map(
+            lambda t: "[" + ", ".join(t[0]) + ("," if t[1] and t[0] else "") + "]"
+        ),
+        st.lists(st.tuples(_scalar, inner), max_size=2).map(
+            lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"
+        ),
+    ),
+    max_leaves=6,
+)
+_call = st.tuples(
+    st.sampled_from(["A", "Get_x", "b.c"]),
+    st.lists(st.tuples(st.sampled_from(["x", "y", "key"]), _value), max_size=3),
+    st.sampled_from(["", ",", " , "]),
+).map(
+    lambda t: f"[{t[0]}(" + ", ".join(f"{k}={v}" for k, v in t[1]) + (t[2] if t[1] else "") + ")]"
+)
+_text = st.lists(st.one_of(_call, _noise), max_size=4).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_text, st.data())
+def test_the_linear_parser_returns_what_the_direct_one_does(text, data):
+    """tests/evaluation/apicall_reference.py is the parser written the direct (quadratic) way;
+    on short texts, well-formed calls among noise and with characters cut out, both must find
+    the same calls with the same arguments."""
+    from tests.evaluation.apicall_reference import parse_calls as reference
+
+    if text:  # cut a random slice out: unfinished calls
+        i = data.draw(st.integers(0, len(text)))
+        j = data.draw(st.integers(i, min(len(text), i + 3)))
+        text = text[:i] + text[j:]
+
+    def seen(calls):
+        return [(c.name, c.args, c.text) for c in calls]
+
+    assert seen(parse_calls(text)) == seen(reference(text))
