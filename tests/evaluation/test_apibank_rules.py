@@ -8,25 +8,17 @@ import pytest
 from citi.evaluation import apibank
 
 TIME = ("str", "Format: %Y-%m-%d %H:%M:%S")
+AGENDA_SPEC = {
+    "token": ("str", "t"),
+    "content": ("str", "c"),
+    "time": TIME,
+    "location": ("str", "l"),
+}
 SPECS = {
-    "DeleteAgenda": {
-        "token": ("str", "t"),
-        "content": ("str", "c"),
-        "time": TIME,
-        "location": ("str", "l"),
-    },
-    "ModifyAgenda": {
-        "token": ("str", "t"),
-        "content": ("str", "c"),
-        "time": TIME,
-        "location": ("str", "l"),
-    },
-    "AddAgenda": {
-        "token": ("str", "t"),
-        "content": ("str", "c"),
-        "time": TIME,
-        "location": ("str", "l"),
-    },
+    "DeleteAgenda": AGENDA_SPEC,
+    "ModifyAgenda": AGENDA_SPEC,
+    "QueryAgenda": AGENDA_SPEC,
+    "AddAgenda": AGENDA_SPEC,
     "ModifyReminder": {"token": ("str", "t"), "content": ("str", "c"), "time": TIME},
     "AddReminder": {"token": ("str", "t"), "content": ("str", "c"), "time": TIME},
     "QueryBalance": {"token": ("str", "The token of the user.")},
@@ -70,6 +62,12 @@ MAIL = "receiver='john.doe@example.com', subject='Hello', content='See you.'"
             apibank.INPUT_MISMATCH,
         ),
         (f"[ModifyAgenda({AGENDA})]", f"[ModifyAgenda({AGENDA})]", apibank.CORRECT),
+        (
+            f"[QueryAgenda({AGENDA})]",
+            "[QueryAgenda(token='a9', content='meeting with client', "
+            "time='2023-03-18 14:00:00', location='Main St')]",
+            apibank.INPUT_MISMATCH,
+        ),
         # ... while AddAgenda, which looks nothing up, keeps the word overlap
         (
             f"[AddAgenda({AGENDA})]",

@@ -7,8 +7,9 @@ be digits, ``bool`` is ``'True'``; ``Format: %Y-%m-%d`` and the like are the onl
 forms). How a value is *compared* is the API's own rule: exactly for identifiers, tokens,
 passwords and most fields; stripped, case-folded or word-overlapping only where that API relaxes.
 Where an API looks its input up or validates it before its checker runs, that step decides too:
-DeleteAgenda, ModifyAgenda and ModifyReminder find the item by its exact content; QueryBalance
-looks up the token as given; SendEmail accepts only the receivers its address pattern admits.
+DeleteAgenda, ModifyAgenda, QueryAgenda and ModifyReminder find the item by its exact content;
+QueryBalance looks up the token as given; SendEmail accepts only the receivers its address
+pattern admits.
 Defects of the official evaluator are not reproduced; docs/guides/evaluation-fidelity.md lists
 each with its place in the official code.
 """
@@ -43,17 +44,19 @@ _MEETING = _api(meeting_topic=WORDS)
 _DELETE = _api(default=IGNORED, whole_input=False, token=EXACT, time=EXACT)
 _SCENE = _api(default=IGNORED, whole_input=False, name=CASELESS, devices=SCENE_DEVICES)
 
-# DeleteAgenda, ModifyAgenda and ModifyReminder look the item up before their checker,
-# `database[key]['content'] == content or database[key]['time'] == time` (apis/delete_agenda.py:75,
-# modify_agenda.py:77, modify_reminder.py:101), and raise when nothing is found. A modification's
-# time is the new one, and the recorded agenda items have dates without a clock time
-# (init_database/Agenda.json), which no time in the declared format equals: only the exact
-# content finds the item, so the checker's word overlap never gets a paraphrase. (DeleteReminder
-# does the same lookup, but its checker already wants the item's exact time, which finds it.)
+# DeleteAgenda, ModifyAgenda, QueryAgenda and ModifyReminder look the item up before their
+# checker, `database[key]['content'] == content or database[key]['time'] == time`
+# (apis/delete_agenda.py:75, modify_agenda.py:77, query_agenda.py:76, modify_reminder.py:101),
+# and raise when nothing is found. The recorded agenda items have dates without a clock time
+# (init_database/Agenda.json), which no time in the declared format equals, and a modification's
+# time is the new one: only the exact content finds the item, so the checker's word overlap never
+# gets a paraphrase. (DeleteReminder and the meeting APIs look up by content or topic, or by the
+# time; their checkers already want the item's exact time, which finds it.)
+_AGENDA_LOOKUP = _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT, location=EXACT)
 RULES: dict[str, dict] = {
     "AddAgenda": _AGENDA,
-    "ModifyAgenda": _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT, location=EXACT),
-    "QueryAgenda": _AGENDA,
+    "ModifyAgenda": _AGENDA_LOOKUP,
+    "QueryAgenda": _AGENDA_LOOKUP,
     "AddReminder": _REMINDER,
     "ModifyReminder": _api(content=EXACT, whole_input=False, token=EXACT, time=EXACT),
     "QueryReminder": _REMINDER,
