@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="for the loglik tasks")
     p.add_argument("--out", help="output directory")
     p.add_argument(
+        "--eval-data",
+        metavar="SRC",
+        help="held-out tool conversations for the tool-calls task (canonical JSONL; see "
+        "docs/guides/tool-calls-eval.md)",
+    )
+    p.add_argument(
         "--judge-url",
         help="an OpenAI-compatible chat endpoint (e.g. http://localhost:8000/v1) that judges "
         "MT-Bench and ToolAlpaca and simulates ToolAlpaca's APIs; key from CITI_JUDGE_API_KEY",
@@ -87,6 +93,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "device": args.device,
         "precision": args.precision,
         "unsafe_code": args.unsafe_code,
+        "eval_data": args.eval_data,
     }
     values = {k: v for k, v in values.items() if v is not None}  # unset: the dataclass default
     config = config_from_dict(EvalConfig, values, "options")

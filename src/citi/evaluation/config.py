@@ -24,6 +24,8 @@ class EvalConfig:
     device: str | None = None
     precision: str = "auto"
     unsafe_code: bool = False  # HumanEval without OS-level isolation
+    # Held-out conversations for the tool-calls task: a SRC, or canonical rows from Python.
+    eval_data: str | None = None
 
     def __post_init__(self) -> None:
         from citi.evaluation.runner import get_task
@@ -51,6 +53,15 @@ class EvalConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"task_limits: {task} must be an integer >= 1, got {value!r}")
         check_precision(self.precision, "precision")
+        if self.eval_data is None:
+            from citi.evaluation.tasks import TASKS
+
+            needing = [t for t in tasks if TASKS[t].load is not None]
+            if needing:
+                raise ConfigError(
+                    f"--eval-data: {', '.join(needing)} needs held-out "
+                    "conversations (a .jsonl/.json/.parquet file, a folder or a hub id)"
+                )
 
     def limit_of(self, task: str) -> int | None:
         return (self.task_limits or {}).get(task, self.limit)

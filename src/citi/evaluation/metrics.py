@@ -95,6 +95,14 @@ METRICS: dict[str, MetricInfo] = {
     "overall": MetricInfo("percent"),
     "score": MetricInfo("percent"),  # MT-Bench: the judge's 1-10 rating / 10
     "leak": MetricInfo("percent", higher_is_better=False, share=True),
+    # tool-calls (citi.evaluation.toolcalls.score): per-turn scores on the user's held-out split
+    "ast_accuracy": MetricInfo("percent", share=True),
+    "parse_rate": MetricInfo("percent", share=True),
+    "call_exact_match": MetricInfo("percent", share=True),
+    "tool_name_accuracy": MetricInfo("percent", share=True),
+    "argument_f1": MetricInfo("percent"),  # a mean of per-turn F1 (bootstrap interval)
+    "missed_call_rate": MetricInfo("percent", higher_is_better=False, share=True),
+    "false_call_rate": MetricInfo("percent", higher_is_better=False, share=True),
     "nll": MetricInfo("nll", higher_is_better=False),
     "kl": MetricInfo("kl", higher_is_better=False),
 }

@@ -85,6 +85,18 @@ def load_task_examples(task, data_dir, limit: int | None):
     return mixed[:limit] if limit is not None else mixed
 
 
+def data_key(source) -> str:
+    """What identifies the user's evaluation data in the resume key: a path with its size and
+    modification time (a folder: of its files), or a hash of rows given in Python."""
+    if source is None or not isinstance(source, str | Path):
+        blob = json.dumps(source, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+    path = Path(source)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
+    return hashlib.sha1(json.dumps([str(source), stats]).encode()).hexdigest()[:16]
+
+
 def add_interval(metrics: dict, primary: str, records: list[dict]) -> None:
     """Put a 95% interval of the primary metric (Wilson or bootstrap, from the per-sample
     scores) under ``metrics["ci"][primary]``; verdict tasks score each sample as ``correct``."""
@@ -110,10 +122,14 @@ def run_task(
     cache: Path | None = None,
     key: str = "",
     judge=None,
+    eval_data=None,
 ) -> tuple[dict, list[dict]]:
     """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
     scoring, so a rerun after a scoring failure does not generate again."""
-    examples = load_task_examples(task, data_dir, limit)
+    if task.load is not None:  # a task on the user's held-out data
+        examples = task.load(eval_data, limit)
+    else:
+        examples = load_task_examples(task, data_dir, limit)
 
     def generated(make):  # one output per example, cached before scoring or judging
         cached = read_json(cache) if cache is not None and cache.is_file() else None
@@ -186,6 +202,7 @@ def evaluate_config(config, out_dir: str | Path, loaded=None, variant=None, judg
         precision=config.precision,
         task_limits=config.task_limits,
         unsafe_code=config.unsafe_code,
+        eval_data=config.eval_data,
     )
 
 
@@ -206,11 +223,14 @@ def evaluate(
     precision: str = "auto",
     task_limits: dict[str, int] | None = None,
     unsafe_code: bool = False,
+    eval_data=None,
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
     ``loaded`` evaluates an already-built model (e.g. one with replaced weights) instead of
     loading ``model`` + ``adapter``; ``variant`` names it in the resume key and the results.
+    ``eval_data``: the held-out conversations of the tasks on the user's data (``tool-calls``):
+    a file, folder or hub id, or canonical rows in Python.
     """
     from citi.evaluation import sandbox
     from citi.evaluation.config import EvalConfig
@@ -229,6 +249,7 @@ def evaluate(
         device=device,
         precision=precision,
         unsafe_code=unsafe_code,
+        eval_data=eval_data,
     )
     specs = [get_task(t) for t in tasks]
     sandbox.clean_stale_sandboxes()
@@ -250,6 +271,7 @@ def evaluate(
             judge,
             precision,
             task_limits,
+            eval_data,
         )
     finally:
         sandbox.UNSAFE_ALLOWED = previous
@@ -271,6 +293,7 @@ def _evaluate(
     judge,
     precision,
     task_limits,
+    eval_data=None,
 ) -> dict:
     if loaded is not None:  # an already-built model runs in the dtype it has
         import torch
@@ -300,6 +323,8 @@ def _evaluate(
         done = out / "tasks" / f"{task.name}.json"
         judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
         run_id = f"{adapter}|{variant}{judged}" + ("|bf16" if precision == "bf16" else "")
+        if task.load is not None:
+            run_id += f"|data={data_key(eval_data)}"
         task_limit = (task_limits or {}).get(task.name, limit)
         key = _settings_key(task, model, run_id, task_limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
@@ -318,6 +343,7 @@ def _evaluate(
             out / "predictions" / f"{task.name}.outputs.json",
             key,
             judge,
+            eval_data,
         )
         primary = metrics.pop("primary", task.primary)
         add_interval(metrics, primary, records)

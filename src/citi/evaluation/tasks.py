@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from citi.data.example import Example
 from citi.evaluation import apibank, bfcl, drift, metrics
+from citi.evaluation.toolcalls import task as toolcall_task
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Task:
     # records), where generated(make) returns make()'s outputs, cached across reruns.
     run: Callable | None = None
     needs_judge: bool = False  # skipped, with a message, when no judge endpoint is given
+    # A task on the user's own data (--eval-data) instead of a named dataset:
+    # load(source, limit) -> the examples its run takes.
+    load: Callable | None = None
     # Bump when the prompt or the scorer changes: it is part of the resume key, so finished
     # results of the old version are recomputed (version 1 keeps the keys results had before).
     version: int = 1
@@ -349,5 +353,22 @@ register(
         prompt=lambda ex: _GENERAL_PROMPTS.get(ex.source, lambda e: e.prompt_messages)(ex),
         score=drift.leak_score,
         primary="leak",
+    )
+)
+
+
+register(
+    Task(
+        "tool-calls",
+        "eval-data",
+        "generate",
+        "your held-out tool conversations (--eval-data): each assistant turn generated after the "
+        "gold history, calls parsed (Hermes, JSON, pythonic) and AST-checked against the tools' "
+        "JSON Schemas; parse rate, exact match, name accuracy, argument F1, missed/false calls",
+        max_new_tokens=toolcall_task.MAX_NEW_TOKENS,
+        stop=toolcall_task.STOPS,
+        run=toolcall_task.run_tool_calls,
+        load=toolcall_task.load_turns,
+        primary="ast_accuracy",
     )
 )
