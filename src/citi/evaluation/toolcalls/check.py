@@ -118,13 +118,20 @@ def _object_error(value: dict, schema: dict) -> str | None:
     return next((e for e in (schema_error(v, props.get(k)) for k, v in value.items()) if e), None)
 
 
-def _bfcl_property(prop: dict, value) -> dict:
-    """A JSON Schema property in BFCL's type names (for its value rules); with a list of types,
-    the one ``value`` has."""
-    types = _types(prop)
+def _json_type(value) -> str | None:
+    for name in ("boolean", "integer", "number", "string", "array", "object"):
+        if is_type(value, name):
+            return name
+    return None
+
+
+def _bfcl_property(prop: dict, value, reference) -> dict:
+    """A JSON Schema property in BFCL's type names (for its value rules): with a list of types,
+    the one ``value`` has; with none declared, the reference value's own type."""
+    types = _types(prop) or [t for t in [_json_type(reference)] if t]
     chosen = next((t for t in types if is_type(value, t)), types[0] if types else None)
     out = {"type": _BFCL_TYPE.get(chosen or "", _UNCHECKED)}
-    items = prop.get("items") if isinstance(prop, dict) else None
+    items = prop.get("items")
     if out["type"] == "array" and isinstance(items, dict):
         first = _types(items)
         out["items"] = {"type": _BFCL_TYPE.get(first[0], _UNCHECKED) if first else _UNCHECKED}
@@ -181,7 +188,9 @@ def check_call(call: dict, gold: dict, params: dict | None) -> str:
     for key in [k for k in args if k not in want]:  # an explicit default the reference omits
         if "default" in props[key] and _same(args[key], props[key]["default"]):
             del args[key]
-    properties = {k: _bfcl_property(props[k], args.get(k, want.get(k))) for k in props}
+    properties = {
+        k: _bfcl_property(props[k], args.get(k, want.get(k)), want.get(k)) for k in props
+    }
     answer = {}
     for key, value in want.items():
         options = [_bfcl_option(value, properties[key])]

@@ -6,9 +6,10 @@ argument F1; :mod:`citi.evaluation.intervals`):
 
 * ``parse_rate``: of the outputs that tried to call, the share whose calls all parsed;
 * ``ast_accuracy`` (call turns): the calls pass the AST check (:mod:`.check`);
-* ``call_exact_match`` (call turns): the same calls with exactly the same arguments, any order;
+* ``call_exact_match`` (call turns): the same calls with exactly the same arguments (JSON
+  equality: ``10.0`` is ``10``), in any order;
 * ``tool_name_accuracy`` (call turns): the same function names (as a multiset);
-* ``argument_f1`` (call turns): F1 of the (function, argument, exact value) triples; a turn with
+* ``argument_f1`` (call turns): F1 of the (function, argument, JSON value) triples; a turn with
   no arguments on either side scores 1 when the names match;
 * ``missed_call_rate`` (call turns, lower is better): the output made no call at all;
 * ``false_call_rate`` (text turns, lower is better): the output called (or tried to).
@@ -48,8 +49,19 @@ def reference_calls(message: dict) -> list[dict]:
     return calls
 
 
+def _canonical(value):
+    """A JSON value compared as JSON compares it: 10.0 is 10 (but true is not 1)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
 def _key(value) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _triples(calls: list[dict]) -> Counter:
