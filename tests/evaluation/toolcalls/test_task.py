@@ -111,7 +111,7 @@ def test_a_scripted_model_scores_its_gold_calls(tiny_llama, eval_jsonl, tmp_path
     call = hermes_call_text({"name": "get_weather", "arguments": {"city": "paris"}})
 
     def scripted(model, tok, prompts, *a, **k):  # the call first, then text after its result
-        return [call if "18 C" not in p else "It is 18 C." for p in prompts]
+        return [call if "Paris" in p and "18 C" not in p else "It is 18 C." for p in prompts]
 
     monkeypatch.setattr(generation, "generate", scripted)
     results = evaluate(
