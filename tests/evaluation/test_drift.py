@@ -35,6 +35,15 @@ def test_per_example_kl_is_zero_for_identical_models(tiny_llama):
         ("[print()]", False),
         ("The capital of France is Paris.", False),
         ("Call [QueryStock(symbol=AAPL, date='2023-01-01')] now", True),
+        # the Hermes and JSON formats of tool-calling templates
+        ('<tool_call>\n{"name": "search", "arguments": {"q": "x"}}\n</tool_call>', True),
+        ("Let me look. <tool_call>\n{broken", True),
+        ('Answer: {"name": "get_weather", "arguments": {"city": "Paris"}}', True),
+        ('{"type": "function", "function": {"name": "now", "arguments": "{}"}}', True),
+        ('[{"name": "f", "parameters": {}}]', True),
+        ('Here is the JSON: {"name": "Ada", "age": 36}', False),
+        ('{"answer": 42, "steps": ["add", "carry"]}', False),
+        ("def f(x=1):\n    return dict(a=x)", False),
     ],
 )
 def test_leak_detector(text, expected):

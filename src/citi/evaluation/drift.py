@@ -9,14 +9,18 @@ base model on the base's behaviour tracks forgetting: "RL's Razor", 2025; "LoRA 
 Forgets Less", 2024.) The base answers are generated once and cached by content hash under
 ``$CITI_CACHE/drift/``; the KL needs one forward of each model on the same tokens.
 
-``leak-tool``: the share of general prompts on which the tuned model's greedy answer contains an
-API call (``[Name(key=value)]`` or ``API-Request:``), the failure mode of tool-tuned models.
+``leak-tool``: the share of general prompts on which the tuned model's greedy answer contains a
+tool call, the failure mode of tool-tuned models: an API-Bank call (``[Name(key=value)]`` or
+``API-Request:``), a Hermes ``<tool_call>`` block (even a broken one), or a JSON call object with
+its arguments anywhere in the text (``{"name": ..., "arguments": ...}``, OpenAI's
+``{"function": ...}`` shape; see :mod:`citi.evaluation.toolcalls.parse`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from citi.data.render import render_prompt
 from citi.evaluation.apicall import parse_calls
 from citi.evaluation.generation import generate
+from citi.evaluation.toolcalls.parse import parse_tool_calls
 from citi.io import read_json, write_json_atomic
 
 DRIFT_NEW_TOKENS = 96
@@ -38,15 +43,31 @@ def token_kl(base_logits: torch.Tensor, tuned_logits: torch.Tensor) -> torch.Ten
     return (log_b.exp() * (log_b - log_t)).sum(-1).clamp(min=0)
 
 
-def contains_api_call(text: str) -> bool:
-    """True if ``text`` holds an API-Bank style call or request marker.
+_JSON_CALL = re.compile(r'\{\s*"(?:name|function|type)"\s*:')
 
-    A call is ``[Name(key=value, ...)]`` with keyword arguments, or ``[Name()]`` with a
-    capitalised name (API names are CamelCase); Python such as ``[f(x) for x in y]`` or
+
+def contains_tool_call(text: str) -> bool:
+    """True if ``text`` holds a call in a tool-calling template's format: a ``<tool_call>``
+    block (parsed or not) or, anywhere in the text, a JSON call object that names its arguments
+    (a JSON answer such as ``{"name": "Ada", "age": 36}`` is not a call)."""
+    if "<tool_call>" in text:
+        return True
+    starts = [m.start() for m in _JSON_CALL.finditer(text)][:8]  # a bound on the work
+    return any(parse_tool_calls(text[i:]).calls for i in starts)
+
+
+def contains_api_call(text: str) -> bool:
+    """True if ``text`` holds an API-Bank style call or request marker, or a call in the Hermes
+    or JSON format (:func:`contains_tool_call`).
+
+    An API-Bank call is ``[Name(key=value, ...)]`` with keyword arguments, or ``[Name()]`` with
+    a capitalised name (API names are CamelCase); Python such as ``[f(x) for x in y]`` or
     ``[len(a)]`` does not parse as a call, and ``[print()]`` is not capitalised."""
     if "API-Request:" in text:
         return True
-    return any(call.args or call.name[:1].isupper() for call in parse_calls(text, limit=4))
+    if any(call.args or call.name[:1].isupper() for call in parse_calls(text, limit=4)):
+        return True
+    return contains_tool_call(text)
 
 
 def _answer_positions(prompt_lens: list[int], answer_lens: list[int], width: int):

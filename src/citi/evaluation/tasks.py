@@ -348,11 +348,12 @@ register(
         ("gsm8k-test", "triviaqa-test", "humaneval", "ifeval"),
         "generate",
         "share of general prompts (GSM8K, TriviaQA, HumanEval, IFEval, interleaved) whose "
-        "greedy answer contains an API call (lower is better)",
+        "greedy answer contains a tool call: API-Bank, Hermes or JSON (lower is better)",
         max_new_tokens=96,
         prompt=lambda ex: _GENERAL_PROMPTS.get(ex.source, lambda e: e.prompt_messages)(ex),
         score=drift.leak_score,
         primary="leak",
+        version=2,  # 2: Hermes <tool_call> blocks and JSON calls count as leaks too
     )
 )
 

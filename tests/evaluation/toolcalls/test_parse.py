@@ -53,6 +53,18 @@ def test_hermes_keeps_the_text_around_the_calls_and_reads_several_blocks():
     assert [c["name"] for c in parsed.calls] == ["get_weather", "get_time"]
 
 
+def test_a_call_without_arguments_needs_a_tag_or_a_wrapper():
+    assert parse_tool_calls('<tool_call>{"name": "now"}</tool_call>').calls == [
+        {"name": "now", "arguments": {}}
+    ]
+    assert parse_tool_calls('{"type": "function", "function": {"name": "now"}}').calls == [
+        {"name": "now", "arguments": {}}
+    ]
+    assert parse_tool_calls('{"name": "now", "arguments": null}').calls == [
+        {"name": "now", "arguments": {}}
+    ]
+
+
 def test_an_unclosed_last_block_is_read_when_its_json_is_complete():
     parsed = parse_tool_calls('<tool_call>\n{"name": "f", "arguments": {"a": 1}}')
     assert parsed.calls == [{"name": "f", "arguments": {"a": 1}}] and parsed.error is None
@@ -99,6 +111,8 @@ def test_a_failed_call_stays_text_with_its_error_class(text, error):
         "",
         "[1] See the reference.",
         '{"answer": 42}',  # JSON for the user, not a call
+        '{"name": "Ada", "age": 36}',  # data with a name, not a call
+        '[{"name": "Ada"}, {"name": "Bob"}]',
         "[1, 2, 3]",
         "Use print() to debug.",
         "[" * 3000,

@@ -6,7 +6,8 @@ The formats are the ones tool-calling templates and servers write and read:
 * Hermes / Qwen2.5 (vLLM ``--tool-call-parser hermes``, llama.cpp ``--jinja``): one
   ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` block per call, text around them;
 * bare JSON: one call object, several separated by newlines or ``;``, or a list of them, with
-  ``arguments`` (or Llama 3's ``parameters``) as an object or a JSON string, also in OpenAI's
+  ``arguments`` (or Llama 3's ``parameters``) as an object or a JSON string (the key must be
+  there: ``{"name": "Ada", "age": 36}`` is data, not a call), also in OpenAI's
   ``{"type": "function", "function": {...}}`` shape and under a ``{"tool_calls": [...]}`` key;
   Mistral's ``[TOOL_CALLS]`` and Llama's ``<|python_tag|>`` prefixes and a ```` ```json ````
   fence are stripped first;
@@ -163,12 +164,16 @@ def _calls_from_json(obj, strict: bool) -> list[dict] | None:
 
 
 def _call_from_json(obj: dict, strict: bool) -> dict | None:
-    if isinstance(obj.get("function"), dict):  # OpenAI: {"type": "function", "function": {...}}
+    wrapped = isinstance(obj.get("function"), dict)
+    if wrapped:  # OpenAI: {"type": "function", "function": {...}}
         obj = obj["function"]
+    has_args = "arguments" in obj or "parameters" in obj
     if "name" not in obj:
-        if strict or "arguments" in obj or "parameters" in obj:
+        if strict or has_args:
             raise _NotACall("invalid_call")
         return None  # a JSON answer for the user, not a call
+    if not (strict or wrapped or has_args):
+        return None  # {"name": "Ada", "age": 36} is data; a bare call names its arguments
     name = obj["name"]
     if not isinstance(name, str) or not name.strip():
         raise _NotACall("invalid_call")
