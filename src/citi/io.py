@@ -99,3 +99,19 @@ def check_output(path: str | os.PathLike, kind: str = "dir", option: str = "--ou
         raise CitiError(f"{option}: {existing} is a file, so {path} cannot be created")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise CitiError(f"{option}: {existing} is not writable")
+
+
+def fingerprint(source: Any) -> str:
+    """A short key that changes when ``source`` does: a path by its name, sizes and modification
+    times (a folder: of its files), anything else (rows, text, None) by a hash of its JSON."""
+    import hashlib
+
+    if isinstance(source, str | os.PathLike) and Path(source).exists():
+        path = Path(source)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        blob = json.dumps(
+            [str(source), [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]]
+        )
+    else:
+        blob = json.dumps(source, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]

@@ -24,8 +24,10 @@ class EvalConfig:
     device: str | None = None
     precision: str = "auto"
     unsafe_code: bool = False  # HumanEval without OS-level isolation
-    # Held-out conversations for the tool-calls task: a SRC, or canonical rows from Python.
+    # Held-out conversations for the tool-calls task: a SRC, or canonical rows from Python;
+    # rendered with chat_template (a file or template text) when given.
     eval_data: str | None = None
+    chat_template: str | None = None
 
     def __post_init__(self) -> None:
         from citi.evaluation.runner import get_task

@@ -27,7 +27,7 @@ from citi.evaluation.tables import (  # noqa: F401 (re-exported for the writers)
     markdown_table,
 )
 from citi.evaluation.tasks import TASKS, mean_of
-from citi.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from citi.io import atomic_path, fingerprint, read_json, write_json_atomic, write_text_atomic
 from citi.precision import resolve_precision, weights_dtype
 
 
@@ -85,18 +85,6 @@ def load_task_examples(task, data_dir, limit: int | None):
     return mixed[:limit] if limit is not None else mixed
 
 
-def data_key(source) -> str:
-    """What identifies the user's evaluation data in the resume key: a path with its size and
-    modification time (a folder: of its files), or a hash of rows given in Python."""
-    if source is None or not isinstance(source, str | Path):
-        blob = json.dumps(source, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:16]
-    path = Path(source)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
-    return hashlib.sha1(json.dumps([str(source), stats]).encode()).hexdigest()[:16]
-
-
 def add_interval(metrics: dict, primary: str, records: list[dict]) -> None:
     """Put a 95% interval of the primary metric (Wilson or bootstrap, from the per-sample
     scores) under ``metrics["ci"][primary]``; verdict tasks score each sample as ``correct``."""
@@ -123,11 +111,12 @@ def run_task(
     key: str = "",
     judge=None,
     eval_data=None,
+    chat_template=None,
 ) -> tuple[dict, list[dict]]:
     """Metrics and per-sample records of one task. Generations are saved to ``cache`` before
     scoring, so a rerun after a scoring failure does not generate again."""
     if task.load is not None:  # a task on the user's held-out data
-        examples = task.load(eval_data, limit)
+        examples = task.load(eval_data, limit, chat_template)
     else:
         examples = load_task_examples(task, data_dir, limit)
 
@@ -203,6 +192,7 @@ def evaluate_config(config, out_dir: str | Path, loaded=None, variant=None, judg
         task_limits=config.task_limits,
         unsafe_code=config.unsafe_code,
         eval_data=config.eval_data,
+        chat_template=config.chat_template,
     )
 
 
@@ -224,13 +214,15 @@ def evaluate(
     task_limits: dict[str, int] | None = None,
     unsafe_code: bool = False,
     eval_data=None,
+    chat_template: str | None = None,
 ) -> dict:
     """Run ``tasks`` and write results under ``out_dir``; finished tasks are skipped.
 
     ``loaded`` evaluates an already-built model (e.g. one with replaced weights) instead of
     loading ``model`` + ``adapter``; ``variant`` names it in the resume key and the results.
     ``eval_data``: the held-out conversations of the tasks on the user's data (``tool-calls``):
-    a file, folder or hub id, or canonical rows in Python.
+    a file, folder or hub id, canonical rows in Python or a function returning them;
+    ``chat_template`` renders them in place of citi's choice (a file or template text).
     """
     from citi.evaluation import sandbox
     from citi.evaluation.config import EvalConfig
@@ -250,6 +242,7 @@ def evaluate(
         precision=precision,
         unsafe_code=unsafe_code,
         eval_data=eval_data,
+        chat_template=chat_template,
     )
     specs = [get_task(t) for t in tasks]
     sandbox.clean_stale_sandboxes()
@@ -271,7 +264,7 @@ def evaluate(
             judge,
             precision,
             task_limits,
-            eval_data,
+            (eval_data, chat_template),
         )
     finally:
         sandbox.UNSAFE_ALLOWED = previous
@@ -293,8 +286,9 @@ def _evaluate(
     judge,
     precision,
     task_limits,
-    eval_data=None,
+    user_data=(None, None),
 ) -> dict:
+    eval_data, chat_template = user_data
     if loaded is not None:  # an already-built model runs in the dtype it has
         import torch
 
@@ -324,7 +318,9 @@ def _evaluate(
         judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
         run_id = f"{adapter}|{variant}{judged}" + ("|bf16" if precision == "bf16" else "")
         if task.load is not None:
-            run_id += f"|data={data_key(eval_data)}"
+            if callable(eval_data):  # read once (EvalConfig.held_out), keyed by what it read
+                eval_data = eval_data()
+            run_id += f"|data={fingerprint(eval_data)}|template={fingerprint(chat_template)}"
         task_limit = (task_limits or {}).get(task.name, limit)
         key = _settings_key(task, model, run_id, task_limit, max_length)
         if done.is_file() and read_json(done).get("key") == key:
@@ -344,6 +340,7 @@ def _evaluate(
             key,
             judge,
             eval_data,
+            chat_template,
         )
         primary = metrics.pop("primary", task.primary)
         add_interval(metrics, primary, records)

@@ -157,3 +157,24 @@ def test_bad_eval_data_is_one_error_line(tmp_path, content, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("citi: error:") and message in err and "Traceback" not in err
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_a_rerun_skips_finished_work_until_the_data_changes(
+    tiny_llama, eval_jsonl, tmp_path, monkeypatch
+):
+    import citi.evaluation.runner as runner
+
+    out = tmp_path / "ev"
+    calls = []
+    real = runner.run_task
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "run_task", counting)
+    for source in (str(eval_jsonl), str(eval_jsonl), lambda: ROWS[:1], lambda: ROWS[:1]):
+        evaluate("tiny-llama", ["tool-calls"], out, eval_data=source, loaded=tiny_llama)
+    assert len(calls) == 2  # the file once, then the rows (other data) once
+    metrics = json.loads((out / "tasks" / "tool-calls.json").read_text())["metrics"]
+    assert metrics["turns"] == {"call": 1, "text": 1}

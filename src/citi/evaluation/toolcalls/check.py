@@ -188,9 +188,7 @@ def check_call(call: dict, gold: dict, params: dict | None) -> str:
     for key in [k for k in args if k not in want]:  # an explicit default the reference omits
         if "default" in props[key] and _same(args[key], props[key]["default"]):
             del args[key]
-    properties = {
-        k: _bfcl_property(props[k], args.get(k, want.get(k)), want.get(k)) for k in props
-    }
+    properties = {k: _bfcl_property(props[k], args.get(k, want.get(k)), want.get(k)) for k in props}
     answer = {}
     for key, value in want.items():
         options = [_bfcl_option(value, properties[key])]

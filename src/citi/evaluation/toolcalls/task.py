@@ -36,6 +36,7 @@ class Turn:
     history: tuple[dict, ...]
     tools: tuple[dict, ...] | None
     reference: dict
+    template: str | None = None  # --chat-template (a file or template text); None: citi's choice
 
 
 def _row(conversation) -> dict:
@@ -44,7 +45,7 @@ def _row(conversation) -> dict:
     return {"messages": conversation.messages, "tools": getattr(conversation, "tools", None)}
 
 
-def conversation_turns(conversations) -> list[Turn]:
+def conversation_turns(conversations, template: str | None = None) -> list[Turn]:
     """One :class:`Turn` per assistant message of each canonical conversation, in order."""
     turns = []
     for i, conversation in enumerate(conversations):
@@ -52,9 +53,8 @@ def conversation_turns(conversations) -> list[Turn]:
         messages, tools = list(row["messages"]), row.get("tools") or None
         for j, message in enumerate(messages):
             if message.get("role") == "assistant":
-                turns.append(
-                    Turn(i, j, tuple(messages[:j]), tuple(tools) if tools else None, message)
-                )
+                history, listed = tuple(messages[:j]), tuple(tools) if tools else None
+                turns.append(Turn(i, j, history, listed, message, template))
     return turns
 
 
@@ -77,7 +77,10 @@ def _read_canonical_jsonl(path: Path) -> list[dict]:
 
 
 def load_conversations(source) -> list:
-    """The evaluation conversations: canonical rows given in Python, or read from ``source``."""
+    """The evaluation conversations: canonical rows (or Conversations) given in Python, a
+    function returning them (read when the task runs, e.g. ``EvalConfig.held_out``), or a SRC."""
+    if callable(source):
+        source = source()
     if isinstance(source, list | tuple):
         return list(source)
     try:
@@ -87,11 +90,12 @@ def load_conversations(source) -> list:
     return load(source)
 
 
-def load_turns(source, limit: int | None = None) -> list[Turn]:
-    """The turns of the held-out conversations (the first ``limit`` turns with a limit)."""
+def load_turns(source, limit: int | None = None, template: str | None = None) -> list[Turn]:
+    """The turns of the held-out conversations (the first ``limit`` turns with a limit), to be
+    rendered with ``template`` (see :class:`Turn`)."""
     if source is None:
         raise CitiError(NEEDS_DATA)
-    turns = conversation_turns(load_conversations(source))
+    turns = conversation_turns(load_conversations(source), template)
     if not turns:
         raise DataError(
             f"--eval-data: {source if isinstance(source, str) else 'the rows'}: "
@@ -144,12 +148,16 @@ def render_turn(tokenizer, turn: Turn) -> str:
     """The prompt of one turn, with the tools, ending where the assistant starts to answer."""
     history, tools = list(turn.history), list(turn.tools) if turn.tools else None
     try:
-        from citi.data.chat_template import render_generation_prompt
-    except ImportError:  # the data half of #26 not merged yet
+        from citi.data.chat_template import chat_template_for, render_generation_prompt
+    except ImportError:  # the data half of #26 not merged yet: Hermes before the own template
         from citi.data.render import render_prompt
 
+        if turn.template:
+            raise CitiError("--chat-template: not supported by this build") from None
+
         return render_prompt(tokenizer, _hermes_messages(history, tools))
-    return render_generation_prompt(tokenizer, history, tools)
+    template = chat_template_for(tokenizer, turn.template) if turn.template else None
+    return render_generation_prompt(tokenizer, history, tools, template)
 
 
 def run_tool_calls(loaded, turns, batch_size, judge=None, data_dir=None, generated=None):
