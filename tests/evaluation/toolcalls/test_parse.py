@@ -176,3 +176,32 @@ def test_rendered_hermes_calls_round_trip(prefix, calls):
 def test_json_calls_round_trip(calls):
     text = json.dumps(calls)
     assert parse_tool_calls(text).calls == calls
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(max_size=30).filter(lambda t: "<" not in t), st.lists(_call, min_size=1, max_size=3))
+def test_calls_rendered_by_citis_chat_template_parse_back(tiny_llama, text, calls):
+    """What training renders as an assistant turn is what evaluation reads back."""
+    chat_template = pytest.importorskip("citi.data.chat_template")
+    tok = tiny_llama.tokenizer
+    tools = [{"type": "function", "function": {"name": c["name"], "parameters": {}}} for c in calls]
+    history = [{"role": "user", "content": "go"}]
+    answer = {
+        "role": "assistant",
+        "content": text,
+        "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": c} for i, c in enumerate(calls)
+        ],
+    }
+    prompt = chat_template.render_generation_prompt(tok, history, tools)
+    full = tok.apply_chat_template(
+        [*history, answer],
+        tools=tools,
+        chat_template=chat_template.chat_template_for(tok),
+        tokenize=False,
+    )
+    assert full.startswith(prompt)
+    turn = full[len(prompt) :].split("<|im_end|>")[0]
+    parsed = parse_tool_calls(turn)
+    assert parsed.error is None and parsed.calls == calls
+    assert parsed.content == text.strip()
