@@ -116,6 +116,7 @@ def test_a_failed_call_stays_text_with_its_error_class(text, error):
         "[1, 2, 3]",
         "Use print() to debug.",
         "[" * 3000,
+        '{\n "root": {\n "data": {\n "name": "Sample data"',  # cut-off JSON, not a call
     ],
 )
 def test_prose_is_content_without_error(text):

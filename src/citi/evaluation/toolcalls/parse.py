@@ -54,6 +54,10 @@ _HERMES = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.S)
 _PREFIXES = ("[TOOL_CALLS]", "<|python_tag|>")
 _FENCE = re.compile(r"\A```(?:json|python|tool_call)?\s*\n?(.*?)\n?```\s*\Z", re.S)
 _PY_CALL = re.compile(r"\A\[?\s*[A-Za-z_][\w.]*\s*\(")
+# How a JSON call starts (its first key), to tell a cut-off call from other broken JSON.
+_CALL_START = re.compile(
+    r'\A\[?\s*\{\s*(?:"(?:name|function|tool_calls)"\s*:|"type"\s*:\s*"function")'
+)
 _JSON_WORDS = {"true": True, "false": False, "null": None}
 
 
@@ -125,7 +129,7 @@ def _json_calls(body: str) -> ParsedOutput | None:
             if calls:
                 break  # the calls before it stand; the rest is text
             # A truncated or malformed call object is an error; other brackets are prose.
-            return ParsedOutput(body, [], "invalid_json") if '"name"' in body else None
+            return ParsedOutput(body, [], "invalid_json") if _CALL_START.match(body) else None
         try:
             found = _calls_from_json(obj, strict=False)
         except _NotACall as e:
