@@ -184,7 +184,14 @@ def _in(value, options: list) -> bool:
 
 def check_sample(category: str, output: str, functions: list[dict], answers: list[dict]) -> str:
     """The verdict for one BFCL sample (CORRECT or an error code from ERROR_TYPES)."""
-    calls = decode_calls(output)
+    return check_decoded(category, decode_calls(output), functions, answers)
+
+
+def check_decoded(
+    category: str, calls: list[dict] | None, functions: list[dict], answers: list[dict]
+) -> str:
+    """The verdict for already decoded calls ``[{name: args}]`` (None: nothing decoded), as
+    function-calling mode gets them from the chat template's format."""
     if category == "irrelevance":
         return CORRECT if not calls else "irrelevance_called"
     if calls is None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from citi.data.example import Example
-from citi.evaluation import apibank, bfcl, drift, metrics
+from citi.evaluation import apibank, bfcl, bfcl_fc, drift, metrics
 from citi.evaluation.toolcalls import task as toolcall_task
 
 
@@ -204,18 +204,33 @@ for level in ("1", "2", "3"):
     )
 for category in bfcl.CATEGORIES:
     name = f"bfcl-{category.replace('_', '-')}"
+    new_tokens = 256 if category.startswith("parallel") else 128
     register(
         Task(
             name,
             name,
             "generate",
             f"BFCL {category} (Python): AST-checked accuracy and error types",
-            max_new_tokens=256 if category.startswith("parallel") else 128,
+            max_new_tokens=new_tokens,
             stop=API_STOPS,
             score=_bfcl_score,
             aggregate=_bfcl_aggregate,
             primary="accuracy",
             version=3,  # 3: constant expressions folded as bfcl-eval decodes them, **{...}
+        )
+    )
+    # Function-calling mode: the same samples and checker, the functions passed as tools.
+    register(
+        Task(
+            f"bfcl-fc-{category.replace('_', '-')}",
+            name,
+            "generate",
+            f"BFCL {category} in function-calling mode: the functions as tools through the chat "
+            "template, calls read from its format (Hermes, JSON, pythonic), BFCL's AST checker",
+            max_new_tokens=new_tokens,
+            stop=toolcall_task.STOPS,
+            run=bfcl_fc.make_bfcl_fc_run(new_tokens, _bfcl_aggregate),
+            primary="accuracy",
         )
     )
 

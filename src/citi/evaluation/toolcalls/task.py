@@ -144,20 +144,27 @@ def _hermes_messages(messages: list[dict], tools: list[dict] | None) -> list[dic
     return out
 
 
-def render_turn(tokenizer, turn: Turn) -> str:
-    """The prompt of one turn, with the tools, ending where the assistant starts to answer."""
-    history, tools = list(turn.history), list(turn.tools) if turn.tools else None
+def render_messages(
+    tokenizer, messages: list[dict], tools: list[dict] | None, template: str | None = None
+) -> str:
+    """The prompt of canonical ``messages`` with ``tools``, ending where the assistant starts to
+    answer, rendered as citi trains (``template``: a --chat-template file or text)."""
     try:
         from citi.data.chat_template import chat_template_for, render_generation_prompt
     except ImportError:  # the data half of #26 not merged yet: Hermes before the own template
         from citi.data.render import render_prompt
 
-        if turn.template:
+        if template:
             raise CitiError("--chat-template: not supported by this build") from None
+        return render_prompt(tokenizer, _hermes_messages(messages, tools))
+    chosen = chat_template_for(tokenizer, template) if template else None
+    return render_generation_prompt(tokenizer, messages, tools, chosen)
 
-        return render_prompt(tokenizer, _hermes_messages(history, tools))
-    template = chat_template_for(tokenizer, turn.template) if turn.template else None
-    return render_generation_prompt(tokenizer, history, tools, template)
+
+def render_turn(tokenizer, turn: Turn) -> str:
+    """The prompt of one turn: its gold history, with the tools."""
+    tools = list(turn.tools) if turn.tools else None
+    return render_messages(tokenizer, list(turn.history), tools, turn.template)
 
 
 def run_tool_calls(loaded, turns, batch_size, judge=None, data_dir=None, generated=None):
