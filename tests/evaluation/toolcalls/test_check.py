@@ -1,6 +1,8 @@
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citi.evaluation.toolcalls.check import CALL_ERRORS, CORRECT, check_calls, schema_error
 
@@ -156,3 +158,22 @@ def test_schema_error_reads_bfcl_type_names_and_ignores_unknown_ones():
     assert schema_error("x", {"type": "whatever"}) is None
     assert schema_error("x", {"enum": ["x"]}) is None
     assert schema_error(1, {"enum": [True]}) == "enum_violation"  # 1 is not true in JSON
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_args = st.dictionaries(st.sampled_from(sorted(GOLD["arguments"]) + ["seat", "x"]), _json)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_args, _args)
+def test_any_reference_matches_itself_and_checking_never_raises(gold_args, args):
+    gold = {"name": "book_flight", "arguments": gold_args}
+    assert check_calls([copy.deepcopy(gold)], [gold], TOOLS) == CORRECT
+    verdict = check_calls([{"name": "book_flight", "arguments": args}], [gold], TOOLS)
+    assert verdict == CORRECT or verdict in CALL_ERRORS

@@ -1,9 +1,12 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citi.evaluation.metrics import METRICS
 from citi.evaluation.toolcalls.parse import hermes_call_text
 from citi.evaluation.toolcalls.score import (
     TOOL_CALL_METRICS,
+    VERDICTS,
     aggregate_turns,
     argument_f1,
     reference_calls,
@@ -131,3 +134,24 @@ def test_aggregate_with_no_call_turns_leaves_call_metrics_empty():
     out = aggregate_turns([score_turn("text", TEXT_TURN, TOOLS)])
     assert out["ast_accuracy"] is None and "ast_accuracy" not in out["ci"]
     assert out["false_call_rate"] == 0.0
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["amount", "to", "x"]), _json, max_size=3), st.text(max_size=60)
+)
+def test_scoring_never_raises_on_any_call_or_text(arguments, text):
+    call = hermes_call_text({"name": "convert", "arguments": arguments})
+    for output in (call, text, text + call):
+        for reference in (CALL_TURN, TEXT_TURN):
+            scores = score_turn(output, reference, TOOLS)
+            assert scores["verdict"] in VERDICTS
