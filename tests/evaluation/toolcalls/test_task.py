@@ -135,8 +135,9 @@ def test_eval_cli_runs_tool_calls_and_needs_eval_data(eval_jsonl, tmp_path, caps
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", "no assistant turn"),
-        ('{"messages": []}\nnot json\n', ":2: not JSON"),
+        ("", "bad.jsonl: no records"),
+        ('{"messages": []}\nnot json\n', "bad.jsonl:2: malformed JSON"),
+        ('{"messages": [{"role": "user", "content": "hi"}]}\n', "bad.jsonl"),  # no answer
     ],
 )
 def test_bad_eval_data_is_one_error_line(tmp_path, content, message, capsys):

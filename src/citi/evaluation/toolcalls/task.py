@@ -69,10 +69,12 @@ def _read_canonical_jsonl(path: Path) -> list[dict]:
         try:
             row = json.loads(line)
         except ValueError as e:
-            raise DataError(f"{path}:{n}: not JSON ({e.msg})") from None
+            raise DataError(f"{path}:{n}: malformed JSON ({e.msg})") from None
         if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
             raise DataError(f"{path}:{n}: messages: a canonical row needs a list of messages")
         rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no records (empty file)")
     return rows
 
 
