@@ -1,14 +1,17 @@
 """The ``citi`` command. Subcommands live in their own modules and register themselves here.
 
 Heavy imports (torch, transformers) happen inside the subcommand handlers, so ``--help`` is fast.
-Every :class:`~citi.errors.CitiError` becomes one ``citi: error: ...`` line and exit code 2.
+Every :class:`~citi.errors.CitiError` becomes one ``citi: error: ...`` line and exit code 2, and
+a command that writes an ``--out`` holds its lock (citi.output_lock) while it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from contextlib import nullcontext
 
 from citi import __version__
 from citi.cli import (
@@ -55,11 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        if getattr(args, "out", None):
-            from citi.io import check_output
+        if not getattr(args, "out", None):
+            return int(args.func(args) or 0)
+        from citi.io import check_output
+        from citi.output_lock import output_lock
 
-            check_output(args.out, getattr(args, "out_kind", "dir"))
-        return int(args.func(args) or 0)
+        check_output(args.out, getattr(args, "out_kind", "dir"))
+        # One writer per --out; the processes of one distributed run are one writer (rank 0).
+        lock = output_lock(args.out) if os.environ.get("RANK", "0") == "0" else nullcontext()
+        with lock:
+            return int(args.func(args) or 0)
     except CitiError as err:
         print(f"citi: error: {err}", file=sys.stderr)
         return err.exit_code
