@@ -2,6 +2,8 @@
 alone, for CITI (MOLoRA + UCO), LoRA and FT runs."""
 
 import json
+import os
+import shutil
 
 import pytest
 import torch
@@ -102,3 +104,85 @@ def test_export_puts_eval_results_in_the_card_and_refuses_bad_input(runs, tmp_pa
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and message in err
         assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes: what "left as it was" compares."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _refused(argv, capsys, *words):
+    capsys.readouterr()
+    assert main(["export", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and all(w in err for w in words), err
+    return err
+
+
+def test_export_refuses_a_non_empty_out_unless_overwrite_replaces_it(runs, tmp_path, capsys):
+    out = tmp_path / "export"
+    (out / "keep").mkdir(parents=True)
+    (out / "keep" / "notes.txt").write_text("mine\n")
+    _refused([str(runs["lora"]), "--out", str(out)], capsys, str(out), "--overwrite")
+    assert _tree(out) == {"keep/notes.txt": b"mine\n"}
+
+    assert main(["export", str(runs["lora"]), "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "keep").exists() and (out / "adapter" / "adapter_config.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", str(runs["lora"]), "--out", str(empty)]) == 0  # empty: fine
+
+
+@pytest.mark.parametrize("where", ["run", "final", "inside", "parent"])
+def test_export_never_writes_onto_into_or_around_the_run(runs, tmp_path, capsys, where):
+    run = tmp_path / "runs" / "lora"
+    shutil.copytree(runs["lora"], run)
+    before = _tree(tmp_path)
+    out = {
+        "run": run,
+        "final": run / "final",
+        "inside": run / "export",
+        "parent": tmp_path / "runs",
+    }[where]
+    for overwrite in ([], ["--overwrite"]):
+        _refused([str(run), "--out", str(out), *overwrite], capsys, "run directory", str(out))
+        assert _tree(tmp_path) == before
+    assert not (run / "export").exists()
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "summary.json", "final/adapter_config.json"])
+def test_export_refuses_a_run_file_that_links_outside_the_run(runs, tmp_path, capsys, name):
+    run = tmp_path / "run"
+    shutil.copytree(runs["lora"], run)
+    token = tmp_path / "token"
+    token.write_text("hf_secret\n")
+    (run / name).unlink()
+    (run / name).symlink_to(token)
+    out = tmp_path / "export"
+    _refused([str(run), "--out", str(out)], capsys, str(run / name), "outside")
+    assert not out.exists()
+
+
+def test_export_refuses_a_fifo_in_place_of_a_run_file(runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["lora"], run)
+    (run / "config.yaml").unlink()
+    os.mkfifo(run / "config.yaml")  # reading it would block for ever
+    _refused([str(run), "--out", str(tmp_path / "x")], capsys, "not a regular file")
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_follows_a_link_that_stays_inside_the_run(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["lora"], run)
+    (run / "config.saved.yaml").write_bytes((run / "config.yaml").read_bytes())
+    (run / "config.yaml").unlink()
+    (run / "config.yaml").symlink_to("config.saved.yaml")
+    assert main(["export", str(run), "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "citi_config.yaml").read_bytes() == (
+        run / "config.saved.yaml"
+    ).read_bytes()

@@ -23,9 +23,39 @@ import torch
 
 from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_kind, read_adapter_config
 from citi.errors import CitiError
-from citi.io import atomic_path, read_json
+from citi.io import atomic_path, read_json, regular_file_inside
 
 ADAPTER_SUBDIR = "adapter"
+
+
+def run_root(adapter_dir: Path) -> Path:
+    """The training run an adapter directory belongs to: RUN for RUN/final and
+    RUN/snapshots/step-N, else the directory itself."""
+    if adapter_dir.name == "final":
+        return adapter_dir.parent
+    if adapter_dir.parent.name == "snapshots":
+        return adapter_dir.parent.parent
+    return adapter_dir
+
+
+def check_export_out(run: Path, root: Path, out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an ``--out`` that would destroy a run or someone's files: the run
+    directory itself, a directory inside it or one containing it (even with ``overwrite``), and
+    a non-empty directory unless ``overwrite`` (which then replaces it atomically)."""
+    target = out.resolve()
+    for shown in (root, run):
+        protected = shown.resolve()
+        if target == protected:
+            raise CitiError(f"--out: {out} is the run directory {shown}; choose one outside it")
+        if protected in target.parents:
+            raise CitiError(f"--out: {out} is inside the run directory {shown}; choose one outside")
+        if target in protected.parents:
+            raise CitiError(f"--out: {out} contains the run directory {shown}; choose another")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        raise CitiError(
+            f"--out: {out} exists and is not empty; add --overwrite to replace it (atomically) "
+            f"or choose another directory"
+        )
 
 
 def find_adapter_dir(run: str | Path) -> Path:
@@ -121,12 +151,23 @@ def export_run(
     results: list[str | Path] = (),
     base_model_id: str | None = None,
     dtype: str = "float32",
+    overwrite: bool = False,
 ) -> Path:
-    """Write the export folder for ``run`` (see the module docstring) atomically."""
+    """Write the export folder for ``run`` (see the module docstring) atomically; an existing
+    non-empty ``out`` only with ``overwrite`` (see :func:`check_export_out`)."""
     from citi.adapters import read_weights
     from citi.models import load_model
 
     adapter_dir = find_adapter_dir(run)
+    root, out = run_root(adapter_dir), Path(out)
+    check_export_out(Path(run), root, out, overwrite)
+    # Every file read from the run is a regular file inside it (a link out is refused).
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        regular_file_inside(adapter_dir / name, root)
+    config_yaml = regular_file_inside(root / "config.yaml", root)
+    summary_path = None
+    if adapter_dir.parent.name != "snapshots":  # a snapshot is not what the summary describes
+        summary_path = regular_file_inside(root / "summary.json", root)
     meta = read_adapter_config(adapter_dir)
     state = read_weights(adapter_dir / ADAPTER_WEIGHTS)
     evals = [_read_results(Path(p)) for p in results]
@@ -134,7 +175,6 @@ def export_run(
     model = loaded.model
     adapter, base = _split_state(state)
     _write_base_tensors(model, base, adapter_dir / ADAPTER_WEIGHTS)
-    out = Path(out)
     base_model_id = base_model_id or str(out.resolve())
     config = _peft_config(meta, model, base_model_id)
     if adapter and config is None:
@@ -147,13 +187,9 @@ def export_run(
         model.to(torch_dtype).save_pretrained(str(tmp))
         loaded.tokenizer.save_pretrained(str(tmp))
         shutil.copyfile(adapter_dir / ADAPTER_CONFIG, tmp / "citi_adapter_config.json")
-        run_dir = adapter_dir.parent if adapter_dir.name == "final" else adapter_dir
-        for source in (run_dir / "config.yaml", adapter_dir.parent.parent / "config.yaml"):
-            if source.is_file():
-                shutil.copyfile(source, tmp / "citi_config.yaml")
-                break
-        summary_path = run_dir / "summary.json"
-        summary = read_json(summary_path) if summary_path.is_file() else {}
+        if config_yaml is not None:
+            shutil.copyfile(config_yaml, tmp / "citi_config.yaml")
+        summary = read_json(summary_path) if summary_path is not None else {}
         card = model_card(meta, summary, evals, base_model_id, config is not None)
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return out

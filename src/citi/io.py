@@ -80,6 +80,33 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CitiError(f"{path}: not UTF-8 text") from None
 
 
+def regular_file_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path | None:
+    """``path`` resolved, when it is a regular file inside ``root`` once links are followed;
+    None when nothing is there. A link leading out of ``root`` (a run directory someone else
+    made, whose config.yaml points at a token file) or a FIFO, device or directory in its
+    place is one error line: citi never reads, copies or uploads what such a name points at."""
+    import stat
+
+    from citi.errors import CitiError
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    real, inside = path.resolve(), Path(root).resolve()
+    if real != inside and inside not in real.parents:
+        raise CitiError(
+            f"{path}: a link to {real}, outside {root}; files read from a run directory must "
+            f"be regular files inside it"
+        )
+    try:
+        regular = stat.S_ISREG(real.stat().st_mode)
+    except OSError:  # a dangling link
+        regular = False
+    if not regular:
+        raise CitiError(f"{path}: not a regular file; files read from a run directory must be")
+    return real
+
+
 def check_output(path: str | os.PathLike, kind: str = "dir", option: str = "--out") -> None:
     """Fail before any work when ``path`` cannot become the output ``kind`` (dir or file): an
     existing file where a directory is wanted (or the reverse), a file among its parents, or a

@@ -18,7 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "before PEFT loads it.",
     )
     p.add_argument("run", help="a training run directory (or one of its snapshot/final folders)")
-    p.add_argument("--out", required=True, help="export directory (written atomically)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="export directory (written atomically; must not exist, be empty, or be replaced "
+        "with --overwrite; never the run directory, inside it or containing it)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out (atomically: the old one stays until the new is whole)",
+    )
     p.add_argument(
         "--results",
         action="append",
@@ -45,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         results=args.results,
         base_model_id=args.base_model_id or args.push_to_hub,
         dtype=args.dtype,
+        overwrite=args.overwrite,
     )
     console.print(f"exported {args.run} to {out}")
     if args.push_to_hub:
