@@ -108,3 +108,29 @@ def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
     data = dataclasses.asdict(config)
     return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def changed_settings(
+    saved_file: str | Path, config: Any, may_change: frozenset[str] = frozenset()
+) -> str | None:
+    """The fields of ``config`` that differ from the config saved in ``saved_file`` (by
+    :func:`save_config`), shown as ``field: old -> new`` (at most four); None when none differ
+    or nothing was saved. Fields in ``may_change`` are not compared. Commands that continue
+    work in an existing output directory refuse on this, naming what changed."""
+    path = Path(saved_file)
+    if not path.is_file():
+        return None
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise ConfigError(f"{path}: malformed YAML") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    # Compared as they would be saved, so tuples and lists (or YAML's own types) do not differ.
+    now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    changed = [k for k in now if k not in may_change and saved.get(k) != now[k]]
+    if not changed:
+        return None
+    return "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4]) + (
+        f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+    )

@@ -153,7 +153,7 @@ def test_plan_trains_and_evaluates_every_seed(tmp_path, monkeypatch):
         def __init__(self, cfg, run_dir):
             seen[Path(run_dir).name] = (cfg.method, cfg.seed)
 
-        def run(self, resume):
+        def run(self, resume, force=False):
             pass
 
     monkeypatch.setattr(loop, "Trainer", FakeTrainer)
@@ -461,3 +461,53 @@ def test_single_seed_verdicts_report_evaluation_interval_separation(tmp_path):
     row = rows["forgetting shows: ft drifts more than lora"]
     assert row["verdict"] == "cannot tell"  # one seed: never a verdict
     assert "disjoint on 2 of 2 task(s) (ft above on 2, below on 0)" in row["numbers"]
+
+
+def _finished_reproduction(tmp_path, data_dir) -> tuple[Path, Path, dict]:
+    """An --out as a finished `citi reproduce` of the test preset leaves it (without running)."""
+    from citi.config import save_config
+    from citi.reproduce.pipeline import Pipeline
+
+    preset, out = _preset(tmp_path, data_dir), tmp_path / "report"
+    config = load_preset(str(preset))
+    out.mkdir()
+    save_config(config, out / "preset.yaml")
+    steps = {name: {"done": True, "seconds": 1.0} for name, _ in Pipeline(config, out).plan()}
+    (out / "steps.json").write_text(json.dumps(steps))
+    (out / "report.md").write_text("# the old report\n")
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    return preset, out, files
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (["--model", "tiny-phi3"], "model: 'tiny-llama' -> 'tiny-phi3'"),
+        (["--methods", "ft,citi"], "methods:"),
+        (["--precision", "bf16"], "precision: 'auto' -> 'bf16'"),
+        ({"eval": {"tasks": ["gsm8k"], "limit": 4}}, "eval:"),
+    ],
+)
+def test_a_rerun_with_other_settings_is_refused_naming_them(
+    tmp_path, data_dir, capsys, change, field
+):
+    preset, out, files = _finished_reproduction(tmp_path, data_dir)
+    argv = ["reproduce", "--preset", str(preset), "--out", str(out)]
+    if isinstance(change, dict):  # the preset file itself edited
+        preset.write_text(yaml.safe_dump({**yaml.safe_load(preset.read_text()), **change}))
+    else:
+        argv += change
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(out) in err and field in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files  # left as it was
+
+
+def test_a_rerun_with_the_same_settings_or_force_continues(tmp_path, data_dir, capsys):
+    preset, out, files = _finished_reproduction(tmp_path, data_dir)
+    argv = ["reproduce", "--preset", str(preset), "--out", str(out)]
+    assert main(argv) == 0  # same settings: every step done, nothing refused
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    assert main([*argv, "--model", "tiny-phi3", "--force"]) == 0
+    assert yaml.safe_load((out / "preset.yaml").read_text())["model"] == "tiny-phi3"

@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--judge-model", help="model name at --judge-url")
     add_precision(p)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="continue in an --out made with other settings, keeping its finished steps "
+        "(without it such a rerun is refused, naming what changed)",
+    )
     p.set_defaults(func=run_reproduce)
 
 
@@ -39,6 +45,6 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.methods:
         overrides["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
     config = load_preset(args.preset, **overrides)
-    report = Pipeline(config, args.out).run()
+    report = Pipeline(config, args.out, force=args.force).run()
     console.print(f"report: {report}")
     return 0

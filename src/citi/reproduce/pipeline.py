@@ -2,7 +2,8 @@
 
 Every step records its completion and duration in ``OUT/steps.json``; a rerun skips finished
 steps, and the steps themselves resume inside (importance per ability, training from its last
-checkpoint, evaluation per task).
+checkpoint, evaluation per task). A rerun under other settings than the ``preset.yaml`` saved in
+OUT is refused, naming what changed, unless ``force`` (then the finished steps are kept).
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import math
 import time
 from pathlib import Path
 
-from citi.config import save_config
+from citi.config import changed_settings, save_config
 from citi.console import console
+from citi.errors import CitiError
 from citi.io import read_json, write_json_atomic
 from citi.reproduce.preset import ReproduceConfig
 
 
 class Pipeline:
-    def __init__(self, config: ReproduceConfig, out_dir: str | Path):
+    def __init__(self, config: ReproduceConfig, out_dir: str | Path, force: bool = False):
         self.config = config
         self.out = Path(out_dir)
+        self.force = force  # continue a reproduction made under other settings
         self.steps_file = self.out / "steps.json"
         self.steps = read_json(self.steps_file) if self.steps_file.is_file() else {}
         self.ran: list[str] = []  # steps executed (not skipped) in this invocation
@@ -56,6 +59,13 @@ class Pipeline:
         return steps
 
     def run(self) -> Path:
+        shown = changed_settings(self.out / "preset.yaml", self.config)
+        if shown and not self.force:
+            raise CitiError(
+                f"--out: {self.out} holds a reproduction made with other settings ({shown}); "
+                f"its finished steps would be reused: choose another --out, or add --force to "
+                f"keep them anyway"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         save_config(self.config, self.out / "preset.yaml")
         plan = self.plan()
@@ -107,7 +117,7 @@ class Pipeline:
         run_dir = run_dir or self.out / "runs" / run
         config = config_from_dict(TrainConfig, values, where)
         resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
-        Trainer(config, run_dir).run(resume=resume)
+        Trainer(config, run_dir).run(resume=resume, force=self.force)
 
     def train(self, run: str) -> None:
         self._run_trainer(run, self._train_values(run.split("-seed")[0], run), f"train ({run})")

@@ -3,7 +3,6 @@ resumed run still has the settings it was started with."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 
 from citi.adapters import adapter_kind, inject_lora
 from citi.components import list_components
+from citi.config import changed_settings
 from citi.errors import CitiError
 from citi.io import read_json
 from citi.models import load_model
@@ -60,20 +60,8 @@ RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
 
 def check_same_config(saved_file: Path, config) -> None:
     """Refuse to resume a run under other settings, naming every field that differs."""
-    if not saved_file.is_file():
-        return
-    import yaml
-
-    try:
-        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise CitiError(f"{saved_file}: malformed YAML") from None
-    if not isinstance(saved, dict):
-        raise CitiError(f"{saved_file}: expected a mapping of settings")
-    now = dataclasses.asdict(config)
-    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
-    if changed:
-        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+    shown = changed_settings(saved_file, config, RESUMABLE_CHANGES)
+    if shown:
         raise CitiError(
             f"--resume: {saved_file.parent} was started with other settings ({shown}); "
             f"use --resume --force to continue it anyway, or another --out"
