@@ -2,15 +2,67 @@
 
 Prompts are sorted by length so that each batch holds similar lengths (less padding), and the
 outputs are returned in the caller's order. Greedy decoding makes the outputs deterministic.
+
+A prompt longer than the model's context minus ``max_new_tokens`` is cut from the left to fit,
+keeping its end (the question and the generation prompt), as lm-eval does for generation tasks;
+the cut prompts are counted (:func:`count_truncated`) and announced in one line. Without the cut
+a 1 MB prompt sat in prefill for minutes and the model read positions it was never trained on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
+
+from citi.console import console
+from citi.errors import CitiError
+
+# Tokenizers that do not know their limit report this much or more (transformers' 1e30).
+_UNKNOWN_LENGTH = 10**8
+_truncated: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "citi_truncated", default=None
+)
+
+
+@contextlib.contextmanager
+def count_truncated() -> Iterator[list[int]]:
+    """Within the block, ``counter[0]`` counts the prompts :func:`generate` cut to fit."""
+    counter = [0]
+    token = _truncated.set(counter)
+    try:
+        yield counter
+    finally:
+        _truncated.reset(token)
+
+
+def context_length(model, tokenizer) -> int | None:
+    """The longest sequence ``model`` takes: the smaller of its config's
+    max_position_embeddings and the tokenizer's model_max_length; None when neither says."""
+    sizes = [
+        getattr(getattr(model, "config", None), "max_position_embeddings", None),
+        getattr(tokenizer, "model_max_length", None),
+    ]
+    known = [n for n in sizes if isinstance(n, int) and 0 < n < _UNKNOWN_LENGTH]
+    return min(known) if known else None
+
+
+def prompt_budget(model, tokenizer, max_new_tokens: int) -> int | None:
+    """Prompt tokens that fit beside ``max_new_tokens`` new ones; None when the context is
+    unknown. A task whose new tokens alone fill the context is one error line."""
+    context = context_length(model, tokenizer)
+    if context is None:
+        return None
+    if max_new_tokens >= context:
+        raise CitiError(
+            f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's "
+            f"context of {context} tokens"
+        )
+    return context - max_new_tokens
 
 
 class StopOnStrings(StoppingCriteria):
@@ -51,8 +103,10 @@ def generate(
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     outputs: list[str | None] = [None] * len(prompts)
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    budget = prompt_budget(model, tokenizer, max_new_tokens)
+    _announce_truncation(tokenizer, prompts, budget, max_new_tokens)
+    old_side, old_cut = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
     was_training = model.training
     model.eval()
     try:
@@ -66,6 +120,8 @@ def generate(
                 return_tensors="pt",
                 padding=True,
                 add_special_tokens=False,
+                truncation=budget is not None,
+                max_length=budget,
             ).to(device)
             width = enc["input_ids"].shape[1]
             criteria = (
@@ -87,6 +143,24 @@ def generate(
             for i, text in zip(idx, texts, strict=True):
                 outputs[i] = truncate_at_stop(text, stop)
     finally:
-        tokenizer.padding_side = old_side
+        tokenizer.padding_side, tokenizer.truncation_side = old_side, old_cut
         model.train(was_training)
     return [o or "" for o in outputs]
+
+
+def _announce_truncation(tokenizer, prompts, budget: int | None, max_new_tokens: int) -> None:
+    """Count the prompts over ``budget`` tokens (for :func:`count_truncated`) and say so once."""
+    if budget is None or not prompts:
+        return
+    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    cut = sum(n > budget for n in lengths)
+    if not cut:
+        return
+    counter = _truncated.get()
+    if counter is not None:
+        counter[0] += cut
+    console.print(
+        f"[yellow]{cut} of {len(prompts)} prompts are longer than the model's context allows "
+        f"({budget + max_new_tokens} tokens, {max_new_tokens} kept for the answer; the longest "
+        f"has {max(lengths)}): cut from the left to their last {budget} tokens[/yellow]"
+    )

@@ -17,9 +17,10 @@ from citi.console import console
 from citi.data import encode_all, load_dataset
 from citi.data.render import render_prompt
 from citi.errors import CitiError
-from citi.evaluation.generation import generate
+from citi.evaluation.generation import count_truncated, generate
 from citi.evaluation.intervals import interval
 from citi.evaluation.metrics import metric_info
+from citi.evaluation.reuse import data_location, model_dtype, reusable
 from citi.evaluation.tables import (  # noqa: F401 (re-exported for the writers)
     RAW_METRICS,
     format_entry,
@@ -298,12 +299,19 @@ def _evaluate(
         from citi.models.loader import default_device
 
         precision = resolve_precision(precision, device or default_device())
+        if dtype not in (None, "auto"):  # explicit weights decide what runs (no autocast here)
+            precision = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype, "fp32")
+    # The weights' dtype and the data directory are part of every task's settings.
+    weights = model_dtype(loaded.model) if loaded is not None else weights_dtype(dtype, precision)
+    data = data_location(data_dir)
     results = {
         "model": model,
         "adapter": adapter,
         "variant": variant,
         "limit": limit,
         "precision": precision,
+        "dtype": weights,
+        "data_dir": data,
         "tasks": {},
     }
     if judge is not None and judge.cache_dir is None:
@@ -321,27 +329,43 @@ def _evaluate(
             if callable(eval_data):  # read once (EvalConfig.held_out), keyed by what it read
                 eval_data = eval_data()
             run_id += f"|data={fingerprint(eval_data)}|template={fingerprint(chat_template)}"
+        run_id += f"|dtype={weights}|data={data}"
         task_limit = (task_limits or {}).get(task.name, limit)
         key = _settings_key(task, model, run_id, task_limit, max_length)
-        if done.is_file() and read_json(done).get("key") == key:
-            results["tasks"][task.name] = read_json(done)
+        settings = {
+            "model": model,
+            "adapter": adapter,
+            "variant": variant,
+            "judge": judged[1:] or None,
+            "precision": precision,
+            "dtype": weights,
+            "data_dir": data,
+            "limit": task_limit,
+            "max_length": max_length,
+        }
+        finished = reusable(done, key, settings, task.name)
+        if finished is not None:
+            results["tasks"][task.name] = finished
+            results["dtype"] = finished.get("dtype", weights)
             continue
         if loaded is None:
             loaded = load_for_eval(model, adapter, dtype, device, precision)
+            results["dtype"] = model_dtype(loaded.model)  # as loaded, whatever was asked
         start = time.perf_counter()
-        metrics, records = run_task(
-            loaded,
-            task,
-            data_dir,
-            task_limit,
-            batch_size,
-            max_length,
-            out / "predictions" / f"{task.name}.outputs.json",
-            key,
-            judge,
-            eval_data,
-            chat_template,
-        )
+        with count_truncated() as truncated:
+            metrics, records = run_task(
+                loaded,
+                task,
+                data_dir,
+                task_limit,
+                batch_size,
+                max_length,
+                out / "predictions" / f"{task.name}.outputs.json",
+                key,
+                judge,
+                eval_data,
+                chat_template,
+            )
         primary = metrics.pop("primary", task.primary)
         add_interval(metrics, primary, records)
         entry = {
@@ -354,7 +378,10 @@ def _evaluate(
             "seconds": round(time.perf_counter() - start, 2),
             "max_new_tokens": task.max_new_tokens,
             "precision": precision,
+            "dtype": results["dtype"],
             "limit": task_limit,
+            "truncated_prompts": truncated[0],  # cut from the left to fit the model's context
+            "settings": settings,
         }
         if records:
             with atomic_path(out / "predictions" / f"{task.name}.jsonl") as tmp:

@@ -1,0 +1,59 @@
+"""Prompts longer than the model's context are cut from the left, counted and announced."""
+
+import json
+
+import pytest
+
+from citi.cli.main import main
+from citi.errors import CitiError
+from citi.evaluation.generation import (
+    context_length,
+    count_truncated,
+    generate,
+    prompt_budget,
+)
+
+
+def test_a_prompt_over_the_context_is_cut_from_the_left_to_fit(tiny_llama, monkeypatch, capsys):
+    model, tok = tiny_llama.model, tiny_llama.tokenizer
+    assert context_length(model, tok) == 1024  # the tokenizer does not know; the config does
+    long = " ".join(f"w{i}" for i in range(3000)) + " the question"
+    ids = tok(long, add_special_tokens=False)["input_ids"]
+    budget = prompt_budget(model, tok, 8)
+    assert len(ids) > 1024 and budget == 1016
+    seen = []
+    real = model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs["input_ids"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    with count_truncated() as cut:
+        outputs = generate(model, tok, [long, "short"], max_new_tokens=8, batch_size=2)
+    assert cut == [1] and len(outputs) == 2
+    assert seen[0].shape[1] == budget  # never more than the context allows
+    assert seen[0][1].tolist() == ids[-budget:]  # the long prompt (sorted last): its end
+    assert "1 of 2 prompts" in " ".join(capsys.readouterr().out.split())
+    assert tok.truncation_side == "right" and tok.padding_side == "right"  # restored
+
+
+def test_new_tokens_that_fill_the_context_are_one_error(tiny_llama):
+    with pytest.raises(CitiError, match="leaves no room for a prompt"):
+        prompt_budget(tiny_llama.model, tiny_llama.tokenizer, 1024)
+
+
+def test_citi_eval_on_huge_prompts_finishes_and_records_the_cut(tmp_path, data_dir):
+    import shutil
+
+    data = shutil.copytree(data_dir, tmp_path / "data")
+    path = data / "triviaqa" / "triviaqa_sm_sub.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:  # 100 KB each: minutes of prefill on a real model without the cut
+        row["context"] = "apples " * 15_000 + row["context"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "ev"
+    argv = ["eval", "--model", "tiny-llama", "--data-dir", str(data), "--tasks", "triviaqa"]
+    assert main([*argv, "--limit", "2", "--precision", "fp32", "--out", str(out)]) == 0
+    entry = json.loads((out / "results.json").read_text())["tasks"]["triviaqa"]
+    assert entry["truncated_prompts"] == 2 and entry["metrics"]["examples"] == 2
