@@ -122,3 +122,19 @@ def test_replace_in_bf16_evaluates_every_variant_in_bf16(tmp_path, data_dir, sel
     for variant in ("vanilla", "T-50", "tuned"):
         ran = json.loads((tmp_path / "rep" / variant / "results.json").read_text())
         assert ran["precision"] == "bf16", variant
+
+
+def test_replace_refuses_a_run_that_trained_adapters_only(
+    tmp_path, data_dir, selection_file, capsys
+):
+    lora = tmp_path / "lora"
+    Trainer(small_config(data_dir, selection_file, method="lora"), lora).run()
+    (tmp_path / "imp.json").write_text(json.dumps({"rank_M": {"layers.0.mlp.up_proj": 1}}))
+    out = tmp_path / "rep"
+    argv = ["analyze", "replace", "--model", "tiny-llama", "--tuned", str(lora)]
+    argv += ["--importance", str(tmp_path / "imp.json"), "--tasks", "retention-math"]
+    capsys.readouterr()
+    assert main([*argv, "--data-dir", str(data_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(lora) in err and "lora run" in err
+    assert "--method ft" in err and not out.exists()

@@ -52,6 +52,26 @@ def replace_components(base, tuned, names: list[str]) -> None:
             dst.bias.copy_(src.bias)
 
 
+def check_tuned_run(tuned_run: str) -> dict:
+    """The tuned run's adapter_config.json, when the run trained base weights (FT's, or CITI's
+    UCO components); a run that trained adapters only (LoRA) is one error line, since copying
+    its untouched base weights would give exactly the vanilla model."""
+    from citi.adapters import read_adapter_config
+
+    adapter_dir = Path(tuned_run) / "final"
+    meta = read_adapter_config(adapter_dir if adapter_dir.is_dir() else tuned_run)
+    trained = meta.get("trained_base_tensors")
+    if not isinstance(trained, int) or isinstance(trained, bool):  # an older adapter_config
+        trained = int(meta.get("method") == "ft" or bool(meta.get("uco_components")))
+    if trained <= 0:
+        raise CitiError(
+            f"--tuned: {tuned_run} is a {meta.get('method', '?')} run that trained adapters only; "
+            f"replacement copies trained component weights, so it needs a run that trained "
+            f"base weights (citi train --method ft, or CITI's UCO components)"
+        )
+    return meta
+
+
 def run_replace(
     model: str,
     tuned_run: str,
@@ -75,6 +95,7 @@ def run_replace(
 
     for s in settings:
         parse_setting(s)
+    check_tuned_run(tuned_run)
     precision = resolve_precision(precision, device or default_device())
     out = Path(out_dir)
     tuned = load_for_eval(model, tuned_run, device=device, precision=precision)
