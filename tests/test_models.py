@@ -70,3 +70,34 @@ def test_smollm2_through_the_cache(tmp_path, monkeypatch):
     out = loaded.model.generate(**enc, max_new_tokens=16, do_sample=False)
     answer = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer
+
+
+class _Payload:
+    """Unpickling it would create a file: the proof that a pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_model_whose_pickle_weights_hold_code_is_refused_in_one_line(
+    tiny_llama, tmp_path, data_dir, capsys
+):
+    from citi.cli.main import main
+
+    model_dir, marker = tmp_path / "model", tmp_path / "ran"
+    tiny_llama.model.save_pretrained(model_dir)
+    tiny_llama.tokenizer.save_pretrained(model_dir)
+    state = dict(tiny_llama.model.state_dict())
+    state["payload"] = _Payload(marker)
+    torch.save(state, model_dir / "pytorch_model.bin")
+    (model_dir / "model.safetensors").unlink()
+    out = tmp_path / "ev"
+    argv = ["eval", "--model", str(model_dir), "--tasks", "triviaqa", "--limit", "1"]
+    capsys.readouterr()
+    assert main([*argv, "--data-dir", str(data_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(model_dir) in err and "pickle" in err
+    assert not marker.exists() and not out.exists()

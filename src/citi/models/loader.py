@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,17 @@ def load_model(
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
         except OSError as err:
             raise CitiError(f"--model: cannot load {spec!r}: {str(err).splitlines()[0]}") from None
+        except pickle.UnpicklingError as err:
+            # transformers reads .bin weights with torch.load(weights_only=True), which refuses
+            # a pickle that holds anything but tensors (code it would run): say so in one line.
+            lines = str(err).splitlines()
+            why = next(
+                (x for x in lines if "WeightsUnpickler error" in x), lines[0] if lines else ""
+            )
+            raise CitiError(
+                f"--model: {source}: its weights are a pickle that holds more than tensors, "
+                f"refused ({why.strip().split('. ')[0]}); use safetensors weights"
+            ) from None
         model = model.to(device)
         model.eval()
     if tokenizer.pad_token is None:
