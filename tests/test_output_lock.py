@@ -105,3 +105,27 @@ def test_the_other_processes_of_a_distributed_run_share_rank_0s_lock(tmp_path, m
     monkeypatch.setenv("RANK", rank)
     with output_lock(out):  # rank 0 of the same run holds it
         assert main(_select(tmp_path, out)) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--method", "lora", "--model", "tiny-llama"],
+        ["importance", "--model", "tiny-llama"],
+        ["select", "--importance", "imp.json"],
+        ["eval", "--model", "tiny-llama", "--tasks", "triviaqa"],
+        ["export", "run"],
+        ["reproduce", "--preset", "tiny"],
+        ["analyze", "jaccard", "--importance", "imp.json"],
+        ["analyze", "replace", "--tuned", "run", "--importance", "imp.json"],
+        ["analyze", "icc", "--tuned", "run"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_every_command_that_writes_an_out_takes_its_lock(tmp_path, capsys, argv):
+    out = tmp_path / "out"
+    with output_lock(out):
+        assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "in use by another citi command" in err
+    assert f"pid {os.getpid()}" in err and not out.exists()
