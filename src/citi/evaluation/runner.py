@@ -314,6 +314,8 @@ def _evaluate(
         "data_dir": data,
         "tasks": {},
     }
+    common = {k: results[k] for k in ("model", "adapter", "variant", "precision", "dtype")}
+    common |= {"data_dir": data, "max_length": max_length}  # what a finished task records
     if judge is not None and judge.cache_dir is None:
         judge.cache_dir = out / "judge-cache"
     for task in specs:
@@ -332,17 +334,7 @@ def _evaluate(
         run_id += f"|dtype={weights}|data={data}"
         task_limit = (task_limits or {}).get(task.name, limit)
         key = _settings_key(task, model, run_id, task_limit, max_length)
-        settings = {
-            "model": model,
-            "adapter": adapter,
-            "variant": variant,
-            "judge": judged[1:] or None,
-            "precision": precision,
-            "dtype": weights,
-            "data_dir": data,
-            "limit": task_limit,
-            "max_length": max_length,
-        }
+        settings = {**common, "judge": judged[1:] or None, "limit": task_limit}
         finished = reusable(done, key, settings, task.name)
         if finished is not None:
             results["tasks"][task.name] = finished
