@@ -57,3 +57,26 @@ def test_citi_eval_on_huge_prompts_finishes_and_records_the_cut(tmp_path, data_d
     assert main([*argv, "--limit", "2", "--precision", "fp32", "--out", str(out)]) == 0
     entry = json.loads((out / "results.json").read_text())["tasks"]["triviaqa"]
     assert entry["truncated_prompts"] == 2 and entry["metrics"]["examples"] == 2
+
+
+def test_loglik_tasks_never_pass_the_models_context(tmp_path, data_dir, monkeypatch):
+    import shutil
+
+    import citi.loss
+
+    data = shutil.copytree(data_dir, tmp_path / "data")
+    path = data / "gsm8k" / "test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["question"] = "apples " * 2_000 + rows[0]["question"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    widths = []
+
+    def nll(model, encoded, *a, **k):
+        widths.extend(len(e.input_ids) for e in encoded)
+        return 1.0
+
+    monkeypatch.setattr(citi.loss, "mean_label_loss", nll)
+    argv = ["eval", "--model", "tiny-llama", "--data-dir", str(data), "--tasks", "retention-math"]
+    argv += ["--max-length", "4096", "--limit", "1", "--out", str(tmp_path / "ev")]
+    assert main(argv) == 0
+    assert widths and max(widths) == 1024  # cut to the context, not to --max-length 4096

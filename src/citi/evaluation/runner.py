@@ -17,7 +17,7 @@ from citi.console import console
 from citi.data import encode_all, load_dataset
 from citi.data.render import render_prompt
 from citi.errors import CitiError
-from citi.evaluation.generation import count_truncated, generate
+from citi.evaluation.generation import context_length, count_truncated, generate
 from citi.evaluation.intervals import interval
 from citi.evaluation.metrics import metric_info
 from citi.evaluation.reuse import data_location, model_dtype, reusable
@@ -137,8 +137,12 @@ def run_task(
     if task.kind == "loglik":
         from citi.loss import mean_label_loss
 
+        # Never longer than the model's context (the prompt's start is cut first, see encode).
+        context = context_length(loaded.model, loaded.tokenizer) or max_length
         encoded = encode_all(
-            loaded.tokenizer, [e for e in examples if e.target is not None], max_length
+            loaded.tokenizer,
+            [e for e in examples if e.target is not None],
+            min(max_length, context),
         )
         nll = mean_label_loss(
             loaded.model, encoded, loaded.tokenizer.pad_token_id, batch_size, loaded.device
