@@ -112,7 +112,7 @@ def test_drift_and_leak_tasks_end_to_end(tmp_path, data_dir):
 def test_task_names_are_unique_and_versions_change_the_resume_key():
     from dataclasses import replace
 
-    from citi.evaluation.runner import _settings_key
+    from citi.evaluation.reuse import settings_key as _settings_key
     from citi.evaluation.tasks import TASKS, register
 
     task = TASKS["triviaqa"]

@@ -9,6 +9,8 @@ ran.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import torch
@@ -16,6 +18,16 @@ import torch
 from citi.console import console
 from citi.data.datadir import resolve_data_dir
 from citi.io import read_json
+
+
+def settings_key(task, model: str, run_id: str | None, limit: int | None, max_length: int) -> str:
+    """The key a finished task is stored under: a hash of the task (name, generation settings,
+    version) and of every setting of the run (``run_id`` carries adapter, variant, judge,
+    precision, dtype and data)."""
+    parts = [task.name, task.max_new_tokens, list(task.stop), model, run_id, limit, max_length]
+    if task.version != 1:
+        parts.append(f"v{task.version}")
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 def model_dtype(model: torch.nn.Module) -> str:

@@ -7,7 +7,6 @@ skips finished tasks with the same settings. ``results.json`` and ``results.md``
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import time
@@ -20,7 +19,7 @@ from citi.errors import CitiError
 from citi.evaluation.generation import context_length, count_truncated, generate
 from citi.evaluation.intervals import interval
 from citi.evaluation.metrics import metric_info
-from citi.evaluation.reuse import data_location, model_dtype, reusable
+from citi.evaluation.reuse import data_location, model_dtype, reusable, settings_key
 from citi.evaluation.tables import (  # noqa: F401 (re-exported for the writers)
     RAW_METRICS,
     format_entry,
@@ -64,14 +63,6 @@ def load_for_eval(
         )
     loaded.model.eval()
     return loaded
-
-
-def _settings_key(task, model: str, adapter: str | None, limit: int | None, max_length: int) -> str:
-    parts = [task.name, task.max_new_tokens, list(task.stop), model, adapter, limit, max_length]
-    if task.version != 1:
-        parts.append(f"v{task.version}")
-    blob = json.dumps(parts)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def load_task_examples(task, data_dir, limit: int | None):
@@ -337,7 +328,7 @@ def _evaluate(
             run_id += f"|data={fingerprint(eval_data)}|template={fingerprint(chat_template)}"
         run_id += f"|dtype={weights}|data={data}"
         task_limit = (task_limits or {}).get(task.name, limit)
-        key = _settings_key(task, model, run_id, task_limit, max_length)
+        key = settings_key(task, model, run_id, task_limit, max_length)
         settings = {**common, "judge": judged[1:] or None, "limit": task_limit}
         finished = reusable(done, key, settings, task.name)
         if finished is not None:
