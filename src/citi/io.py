@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,21 +22,80 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary sits in the same directory so the final ``os.replace`` is atomic.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise _named(err, path) from None
     target = tmp / path.name
     try:
         yield target
         if path.is_dir() and target.is_dir():
             # os.replace cannot replace a non-empty directory: move the old one aside first.
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(target, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(target, path)
+    except Exception as err:
+        # A full disk, a quota or a name the file system refuses, whichever library was writing
+        # (Python, safetensors, torch): report it against the output the user named, not the
+        # temporary, which is removed below.
+        if os_error_behind(err) is not None:
+            raise _named(os_error_behind(err), path) from err
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Write failures that are the machine's, not citi's: one error line, never a traceback.
+WRITE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for this file system or limit",
+    errno.ENAMETOOLONG: "a name in this path is longer than the file system allows",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+}
+
+
+def os_error_behind(err: BaseException) -> OSError | None:
+    """The write failure (an errno of :data:`WRITE_ERRNOS`) behind ``err``: ``err`` itself, an
+    exception it was raised from or during (torch.save's writer), or the ``(os error N)`` that
+    Rust writers such as safetensors put in their message."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            return err
+        m = re.search(r"\(os error (\d+)\)", str(err))
+        if m and int(m.group(1)) in WRITE_ERRNOS:
+            code = int(m.group(1))
+            return OSError(code, os.strerror(code))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    return OSError(err.errno, err.strerror or os.strerror(err.errno), str(path))
+
+
+def _temp_prefix(path: Path) -> str:
+    # ".NAME." plus mkdtemp's 8 random characters and ".tmp" must stay a legal file name when
+    # NAME itself is close to the limit: keep only NAME's start (clean_stale_temps still finds it).
+    room = _name_max(path.parent) - len(".") - len(".") - 8 - len(".tmp")
+    name = os.fsencode(path.name)[: max(room, 1)].decode(errors="ignore") or "x"
+    return f".{name}."
+
+
+def _name_max(directory: Path) -> int:
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def clean_stale_temps(directory: str | os.PathLike) -> list[Path]:
@@ -109,11 +170,20 @@ def regular_file_inside(path: str | os.PathLike, root: str | os.PathLike) -> Pat
 
 def check_output(path: str | os.PathLike, kind: str = "dir", option: str = "--out") -> None:
     """Fail before any work when ``path`` cannot become the output ``kind`` (dir or file): an
-    existing file where a directory is wanted (or the reverse), a file among its parents, or a
-    directory that cannot be written."""
+    existing file where a directory is wanted (or the reverse), a file among its parents, a
+    name longer than the file system allows, or a directory that cannot be written."""
     from citi.errors import CitiError
 
     path = Path(path)
+    prefix = Path(path.anchor or ".")
+    for part in path.parts[1:] if path.anchor else path.parts:
+        limit = _name_max(prefix)
+        if len(os.fsencode(part)) > limit:
+            raise CitiError(
+                f"{option}: the name {part[:24]}... is {len(os.fsencode(part))} bytes "
+                f"long; the file system allows {limit}"
+            )
+        prefix = prefix / part
     if kind == "dir" and path.exists() and not path.is_dir():
         raise CitiError(f"{option}: {path} exists and is not a directory")
     if kind == "file" and path.is_dir():

@@ -71,9 +71,29 @@ def main(argv: list[str] | None = None) -> int:
     except CitiError as err:
         print(f"citi: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:
+        # The machine refused a write (disk full, quota, a name too long): one line naming the
+        # file. Atomic writes (citi.io.atomic_path) have removed their temporaries by now and
+        # left every earlier output whole.
+        message = write_failure(err, getattr(args, "out", None))
+        if message is None:
+            raise
+        print(f"citi: error: {message}", file=sys.stderr)
+        return CitiError.exit_code
     except KeyboardInterrupt:
         print("citi: interrupted", file=sys.stderr)
         return 130
+
+
+def write_failure(err: BaseException, out: str | None) -> str | None:
+    """One line for a write the machine refused, or None when ``err`` is something else."""
+    from citi.io import WRITE_ERRNOS, os_error_behind
+
+    os_err = os_error_behind(err)
+    if os_err is None:
+        return None
+    where = os_err.filename or (f"--out {out}" if out else "an output")
+    return f"{where}: {WRITE_ERRNOS[os_err.errno]} ({os_err.strerror or 'write failed'})"
 
 
 if __name__ == "__main__":

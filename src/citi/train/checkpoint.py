@@ -33,8 +33,12 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
         save_file(diff_state(model, base_keys), str(tmp / "trained.safetensors"))
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            # Through Python file objects: a full disk then surfaces as the OSError behind
+            # torch's RuntimeError (citi.io.os_error_behind), not as an opaque writer failure.
+            with open(tmp / "optimizer.pt", "wb") as fh:
+                torch.save(optimizer.state_dict(), fh)
+            with open(tmp / "scheduler.pt", "wb") as fh:
+                torch.save(scheduler.state_dict(), fh)
         save_file({"torch": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
         version, state, gauss = random.getstate()
         (tmp / "rng.json").write_text(

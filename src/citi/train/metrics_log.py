@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import torch
 
@@ -40,9 +41,23 @@ def log_step(acc, path, step, stage, index, epoch, micro, window, grad_norm, lr,
         "tokens_per_s": tokens / max(seconds, 1e-9),
     }
     if acc.is_main_process:
-        with open(path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        append_line(path, json.dumps(record))
     return record
+
+
+def append_line(path, line: str) -> None:
+    """Append one JSON line whole or not at all: a write the disk refuses halfway is cut back
+    off, so the log never ends in half a record."""
+    data = line.encode() + b"\n"
+    with open(path, "ab", buffering=0) as fh:
+        start = fh.seek(0, os.SEEK_END)
+        try:
+            done = 0
+            while done < len(data):
+                done += fh.write(data[done:])
+        except OSError:
+            fh.truncate(start)
+            raise
 
 
 def check_finite(stage, window: list[dict], grad_norm, global_step: int, checkpoint) -> None:
