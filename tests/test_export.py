@@ -186,3 +186,48 @@ def test_export_follows_a_link_that_stays_inside_the_run(runs, tmp_path):
     assert (tmp_path / "x" / "citi_config.yaml").read_bytes() == (
         run / "config.saved.yaml"
     ).read_bytes()
+
+
+def _set(path, *keys):
+    """An edit of a JSON file: ``keys[:-1]`` lead to the field, ``keys[-1]`` is its new value."""
+
+    def edit(run):
+        data = json.loads((run / path).read_text())
+        if len(keys) == 1:
+            data = keys[0]
+        else:
+            node = data
+            for k in keys[:-2]:
+                node = node[k]
+            node[keys[-2]] = keys[-1]
+        (run / path).write_text(json.dumps(data))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (_set("final/adapter_config.json", "base_model", 42), "'base_model'"),
+        (_set("final/adapter_config.json", "lora", "rank", float("nan")), "'lora.rank'"),
+        (_set("final/adapter_config.json", "lora", "rank", 2.5), "'lora.rank'"),
+        (_set("final/adapter_config.json", "lora", "alpha", "16"), "'lora.alpha'"),
+        (_set("final/adapter_config.json", "uco_components", [1, 2]), "'uco_components'"),
+        (_set("final/adapter_config.json", ["a", "list"]), "expected an object"),
+        (_set("summary.json", ["a", "list"]), "expected an object, got list"),
+        (_set("summary.json", "eval", [{"after": "lora", "loss": "low"}]), "'eval'[0]"),
+        (_set("summary.json", "eval", [{"after": "lora", "loss": {"x": "1"}}]), "'eval'[0]"),
+        (_set("summary.json", "stage_seconds", [1.0]), "'stage_seconds'"),
+        (_set("summary.json", "global_steps", "6"), "'global_steps'"),
+    ],
+)
+def test_wrongly_typed_run_files_are_one_line(runs, tmp_path, capsys, edit, needle):
+    run = tmp_path / "run"
+    shutil.copytree(runs["lora"], run)
+    edit(run)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("citi: error:")]
+    assert needle in line and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no export, no temporaries

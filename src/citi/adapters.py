@@ -9,6 +9,7 @@ reproduces the trained model's logits exactly; no labels are needed at inference
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -93,6 +94,13 @@ def _config_problem(meta) -> str | None:
 
     if not isinstance(meta, dict):
         return f"expected an object, got {type(meta).__name__}"
+    if not isinstance(meta.get("base_model"), str) or not meta["base_model"]:
+        return "'base_model' must be the base model's name (a string)"
+    if not isinstance(meta.get("method", ""), str):
+        return "'method' must be a string"
+    for key in ("molora_components", "uco_components"):
+        if meta.get(key) is not None and not names(meta[key]):
+            return f"'{key}' must be a list of component names"
     molora, lora = meta.get("molora"), meta.get("lora")
     if molora is not None:
         if not isinstance(molora, dict):
@@ -108,9 +116,12 @@ def _config_problem(meta) -> str | None:
     if lora is not None:
         if not isinstance(lora, dict) or not names(lora.get("targets")):
             return "'lora' must be an object with 'targets' (module names), 'rank' and 'alpha'"
-        for key in ("rank", "alpha"):
-            if isinstance(lora.get(key), bool) or not isinstance(lora.get(key), int | float):
-                return f"'lora.{key}' must be a number"
+        rank, alpha = lora.get("rank"), lora.get("alpha")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            return f"'lora.rank' must be a whole number >= 1, got {rank!r}"
+        number = isinstance(alpha, int | float) and not isinstance(alpha, bool)
+        if not number or not math.isfinite(alpha) or alpha <= 0:
+            return f"'lora.alpha' must be a finite number > 0, got {alpha!r}"
     return None
 
 

@@ -189,10 +189,47 @@ def export_run(
         shutil.copyfile(adapter_dir / ADAPTER_CONFIG, tmp / "citi_adapter_config.json")
         if config_yaml is not None:
             shutil.copyfile(config_yaml, tmp / "citi_config.yaml")
-        summary = read_json(summary_path) if summary_path is not None else {}
+        summary = read_summary(summary_path) if summary_path is not None else {}
         card = model_card(meta, summary, evals, base_model_id, config is not None)
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return out
+
+
+def read_summary(path: Path) -> dict:
+    """A run's summary.json, checked for the fields the model card prints: one error line
+    naming the file and the field when one has the wrong type."""
+    summary = read_json(path)
+    problem = _summary_problem(summary)
+    if problem:
+        raise CitiError(f"{path}: {problem}")
+    return summary
+
+
+def _summary_problem(summary) -> str | None:
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    def number_map(v) -> bool:
+        return isinstance(v, dict) and all(number(x) for x in v.values())
+
+    if not isinstance(summary, dict):
+        return f"expected an object, got {type(summary).__name__}"
+    if not isinstance(summary.get("precision", ""), str | None):
+        return "'precision' must be a string"
+    steps = summary.get("global_steps", 0)
+    if steps is not None and (not number(steps)):
+        return f"'global_steps' must be a number, got {steps!r}"
+    if not number_map(summary.get("stage_seconds") or {}):
+        return "'stage_seconds' must map stages to seconds"
+    if not isinstance(summary.get("data") or {}, dict):
+        return "'data' must be an object"
+    records = summary.get("eval") or []
+    if not isinstance(records, list):
+        return "'eval' must be a list of held-out loss records"
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or not number_map(record.get("loss")):
+            return f"'eval'[{i}] must be an object whose 'loss' maps datasets to numbers"
+    return None
 
 
 def _read_results(path: Path) -> dict:
