@@ -89,3 +89,55 @@ def test_plan_cli_and_errors(capsys):
         model_shape(model_config("tiny-llama")) and plan(
             model_shape(model_config("tiny-llama")), "ft", 1, 0, 80
         )
+
+
+def _config_dir(tmp_path, name, **fields):
+    import json
+
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(fields))
+    return str(folder)
+
+
+LLAMA = dict(
+    model_type="llama",
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    vocab_size=100,
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--device-memory", "inf"], "--device-memory: GiB per device must be a finite"),
+        (["--device-memory", "nan"], "--device-memory"),
+        (["--device-memory", "-80"], "--device-memory"),
+        (["--max-length", "-4", "--batch-size", "-2"], "--max-length: must be a whole number"),
+        (["--batch-size", "0"], "--batch-size: must be a whole number"),
+        (["--devices", "-1"], "--devices: must be a whole number"),
+        (["--model", "NEGATIVE"], "config.json field hidden_size must be a whole number >= 1"),
+        (["--model", "BERT"], "a bert config is not a decoder-only causal language model"),
+        (["--model", "T5"], "a t5 config is not a decoder-only causal language model"),
+        (["--selection", "INTS"], "'molora' must be a list of component names"),
+    ],
+)
+def test_plan_refuses_impossible_sizes_and_models(tmp_path, capsys, args, needle):
+    import json
+
+    dirs = {
+        "NEGATIVE": _config_dir(tmp_path, "neg", **{**LLAMA, "hidden_size": -64}),
+        "BERT": _config_dir(tmp_path, "bert", **{**LLAMA, "model_type": "bert"}),
+        "T5": _config_dir(tmp_path, "t5", model_type="t5", d_model=64, num_layers=2),
+        "INTS": str(tmp_path / "selection.json"),
+    }
+    (tmp_path / "selection.json").write_text(json.dumps({"molora": [1, 2], "uco": []}))
+    argv = ["plan", "--model", "tiny-llama", *[dirs.get(a, a) for a in args]]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table saying everything fits
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("citi: error:") and needle in line, line

@@ -22,9 +22,10 @@ For a multi-stage method the stage with the most trainable parameters is planned
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from citi.errors import ConfigError
+from citi.errors import CitiError, ConfigError
 
 GIB = 1024**3
 
@@ -86,15 +87,51 @@ def model_config(spec: str):
         ) from None
 
 
-def model_shape(config) -> ModelShape:
-    """Exact parameter counts from a model built on the meta device."""
+# The config.json fields the estimate reads; each must be a whole number >= 1.
+SIZE_FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "vocab_size",
+)
+
+
+def model_shape(config, source: str = "--model") -> ModelShape:
+    """Exact parameter counts from a model built on the meta device. ``source`` names the
+    model in error messages."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     from citi.components import find_decoder_layers, list_components
 
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    def check_fields(missing_too: bool) -> None:
+        for name in SIZE_FIELDS:
+            value = getattr(config, name, None)
+            if value is None and not missing_too:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"{source}: config.json field {name} must be a whole number >= 1, got {value!r}"
+                )
+
+    check_fields(missing_too=False)  # before building: a negative size crashes torch
+    kind = getattr(config, "model_type", None) or type(config).__name__
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # transformers' advice for encoders is no use here
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        find_decoder_layers(model)
+    except (ValueError, CitiError):
+        raise ConfigError(
+            f"{source}: a {kind} config is not a decoder-only causal language model "
+            "(plan estimates those: Llama, Qwen, Phi-3, ...)"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    check_fields(missing_too=True)
     comps = list_components(model)
     _, layers = find_decoder_layers(model)
     head, embedding = model.get_output_embeddings(), model.get_input_embeddings().weight
@@ -179,6 +216,28 @@ def activation_bytes(shape: ModelShape, tokens: int, checkpointing: bool) -> tup
     return layers, 8 * shape.vocab * tokens
 
 
+def check_sizes(**sizes) -> None:
+    """Each size given (max_length, batch_size, tokens, devices: whole numbers >= 1;
+    device_gib: a finite number > 0), or one error line naming its option."""
+    options = {
+        "max_length": "--max-length",
+        "batch_size": "--batch-size",
+        "tokens": "--batch-size x --max-length",
+        "devices": "--devices",
+        "device_gib": "--device-memory",
+    }
+    for key, value in sizes.items():
+        option = options[key]
+        if key == "device_gib":
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value <= 0:
+                raise ConfigError(
+                    f"{option}: GiB per device must be a finite number > 0, got {value!r}"
+                )
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{option}: must be a whole number >= 1, got {value!r}")
+
+
 def plan(
     shape: ModelShape,
     method: str,
@@ -189,8 +248,7 @@ def plan(
     molora: dict | None = None,
 ) -> dict:
     """Per-device bytes of each part, for each strategy, with and without checkpointing."""
-    if devices < 1 or tokens < 1 or device_gib <= 0:
-        raise ConfigError("--devices, --batch-size, --max-length and --device-memory must be > 0")
+    check_sizes(tokens=tokens, devices=devices, device_gib=device_gib)
     added, trainable = trainable_parameters(shape, method, selection, molora)
     frozen = frozen_linear_parameters(shape, method, selection)
     weights = 4 * (shape.total + added - frozen) + 2 * frozen

@@ -25,6 +25,37 @@ def count_for(ratio: float, n: int, option: str) -> int:
     return k
 
 
+def read_selection(path, option: str = "--selection") -> dict:
+    """A selection.json read back from disk, checked by shape: ``molora`` (and ``uco``, default
+    none) lists of component names, no component in both. One error line naming the file and the
+    field otherwise."""
+    from citi.io import read_json
+
+    sel = read_json(path)
+    if not isinstance(sel, dict) or not isinstance(sel.get("molora"), list):
+        raise ConfigError(f"{option}: {path} is not a selection.json (no 'molora' list)")
+    sel.setdefault("uco", [])
+    for key in ("molora", "uco"):
+        value = sel[key]
+        names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not names:
+            bad = (
+                next((v for v in value if not isinstance(v, str)), value)
+                if isinstance(value, list)
+                else value
+            )
+            raise ConfigError(
+                f"{option}: {path}: '{key}' must be a list of component names "
+                f"(like layers.0.self_attn.q_proj), found {bad!r}"
+            )
+    overlap = set(sel["molora"]) & set(sel["uco"])
+    if overlap:
+        raise ConfigError(
+            f"{option}: components in both MOLoRA and UCO sets: {', '.join(sorted(overlap)[:3])}"
+        )
+    return sel
+
+
 def _by_score(scores: dict[str, float]) -> list[str]:
     """Most important first; ties broken by name for reproducibility."""
     return sorted(scores, key=lambda h: (-scores[h], h))

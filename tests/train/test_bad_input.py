@@ -145,3 +145,25 @@ def test_resume_with_changed_settings_is_refused_unless_forced(
     _one_error_line(capsys, main([*argv, "--lr", "1e-3"]), "(lr: {} -> {'lora': 0.001})")
     assert not (out / "final").exists()
     assert main([*argv, "--lr", "1e-3", "--force"]) == 0 and (out / "final").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("selection", "field"),
+    [
+        ({"molora": [1, 2], "uco": []}, "'molora' must be a list of component names"),
+        ({"molora": ["layers.0.mlp.up_proj"], "uco": [3]}, "'uco' must be a list"),
+        ({"molora": ["layers.0.mlp.up_proj"], "uco": None}, "'uco' must be a list"),
+        ({"molora": "layers.0.mlp.up_proj"}, "no 'molora' list"),
+    ],
+)
+def test_selection_with_non_string_components_is_one_line(
+    tmp_path, data_dir, capsys, selection, field
+):
+    import json
+
+    path = tmp_path / "selection.json"
+    path.write_text(json.dumps(selection))
+    argv = ["train", "--method", "citi", "--model", "tiny-llama", "--data-dir", str(data_dir)]
+    argv += ["--selection", str(path), "--device", "cpu", "--out", str(tmp_path / "run")]
+    _one_error_line(capsys, main(argv), field)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["selection.json"]  # no run directory

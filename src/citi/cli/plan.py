@@ -28,17 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from citi.errors import CitiError
-    from citi.io import read_json
-    from citi.plan import GIB, model_config, model_shape, plan
+    from citi.plan import GIB, check_sizes, model_config, model_shape, plan
+    from citi.selection import read_selection
 
-    selection = None
-    if args.selection:
-        selection = read_json(args.selection)
-        if not isinstance(selection, dict) or not isinstance(selection.get("molora"), list):
-            raise CitiError(f"--selection: {args.selection} is not a selection.json")
-        selection.setdefault("uco", [])
-    shape = model_shape(model_config(args.model))
+    selection = read_selection(args.selection) if args.selection else None
+    check_sizes(
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        devices=args.devices,
+        device_gib=args.device_memory,
+    )
+    shape = model_shape(model_config(args.model), f"--model {args.model}")
     result = plan(
         shape,
         args.method,

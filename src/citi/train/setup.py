@@ -12,10 +12,10 @@ from citi.adapters import adapter_kind, inject_lora
 from citi.components import list_components
 from citi.config import changed_settings
 from citi.errors import CitiError
-from citi.io import read_json
 from citi.models import load_model
 from citi.molora.model import inject_molora
 from citi.precision import store_frozen_in_bf16
+from citi.selection import read_selection
 from citi.train.params import group_parameter_names
 
 
@@ -72,16 +72,7 @@ def load_selection(config) -> dict:
     """selection.json of the run (empty sets for methods that need none), checked by shape."""
     if not config.selection:
         return {"molora": [], "uco": []}
-    sel = read_json(config.selection)
-    if not isinstance(sel, dict) or not isinstance(sel.get("molora"), list):
-        raise CitiError(f"--selection: {config.selection} is not a selection.json")
-    sel.setdefault("uco", [])
-    overlap = set(sel["molora"]) & set(sel["uco"])
-    if overlap:
-        raise CitiError(
-            f"--selection: components in both MOLoRA and UCO sets: {', '.join(sorted(overlap)[:3])}"
-        )
-    return sel
+    return read_selection(config.selection)
 
 
 def is_trained(name: str, base_keys: set) -> bool:
