@@ -35,14 +35,21 @@ def template_dirs() -> list[Path]:
 
 
 # Template field -> the citi dataset whose raw file fills it.
-DATASET_FIELDS = {"gsm8k_train": "gsm8k", "gsm8k_test": "gsm8k-test", "ifeval": "ifeval"}
+DATASET_FIELDS = {
+    "gsm8k_train": "gsm8k",
+    "gsm8k_test": "gsm8k-test",
+    "ifeval": "ifeval",
+    "triviaqa_heldout": "triviaqa-test",
+}
 
 
-def render_tasks(out: Path, data_dir: str | Path | None) -> list[str]:
+def render_tasks(
+    out: Path, data_dir: str | Path | None, skipped: dict[str, list[str]] | None = None
+) -> list[str]:
     """Write the offline task YAMLs into ``out``, their fields filled in: the raw data files
     (found as citi finds them), lm-eval's task folder and ``out`` itself (where the held-out
-    TriviaQA split is written as JSONL). A task whose data is absent is left out. Returns the
-    task names written."""
+    TriviaQA split is written as JSONL). A task whose data is absent is left out (and, given
+    ``skipped``, recorded there with the datasets it lacks). Returns the task names written."""
     import lm_eval.tasks
 
     from citi.data.loading import dataset_files
@@ -52,6 +59,8 @@ def render_tasks(out: Path, data_dir: str | Path | None) -> list[str]:
         raise CitiError(f"no configs/{TASK_TEMPLATES}/ folder here or beside the citi package")
     values = {"lm_eval_tasks": str(Path(lm_eval.tasks.__file__).parent), "render_dir": str(out)}
     for field_name, dataset in DATASET_FIELDS.items():
+        if field_name == "triviaqa_heldout":
+            continue  # written below, in the shape lm-eval reads
         with contextlib.suppress(CitiError):
             values[field_name] = str(dataset_files(dataset, data_dir)[0].resolve())
     if _write_triviaqa_heldout(out / "triviaqa_heldout.jsonl", data_dir):
@@ -60,8 +69,11 @@ def render_tasks(out: Path, data_dir: str | Path | None) -> list[str]:
     for template in sorted(source.glob("*.yaml")):
         try:
             text = string.Template(template.read_text(encoding="utf-8")).substitute(values)
-        except KeyError:
-            continue  # its dataset is not in this data directory
+        except KeyError:  # its dataset is not in this data directory
+            if skipped is not None:
+                lacking = string.Template(template.read_text(encoding="utf-8")).get_identifiers()
+                skipped[template.stem] = [DATASET_FIELDS[f] for f in lacking if f not in values]
+            continue
         (out / template.name).write_text(text, encoding="utf-8")
         names.append(template.stem)
     return names
@@ -108,9 +120,10 @@ def register_model() -> None:
             from citi.adapters import load_adapter
             from citi.export import find_adapter_dir
             from citi.models import DEFAULT_MODEL, load_model
+            from citi.models.loader import check_device
             from citi.precision import resolve_precision, weights_dtype
 
-            device = device or ("cuda" if _cuda() else "cpu")
+            device = check_device(device or ("cuda" if _cuda() else "cpu"))
             resolved = resolve_precision(precision, device)
             loaded = load_model(
                 pretrained or DEFAULT_MODEL,
@@ -131,27 +144,74 @@ def _cuda() -> bool:
 
 
 def run(argv: list[str], data_dir: str | Path | None = None) -> int:
-    """lm-eval's CLI with the ``citi`` model registered and the offline tasks included."""
-    from lm_eval.__main__ import cli_evaluate
+    """lm-eval's CLI with the ``citi`` model registered and the offline tasks included; what
+    lm-eval would answer with a traceback or drop silently (no --tasks, an unknown task, a task
+    whose data is missing, --output_path under a file) is one error line instead."""
+    from lm_eval._cli.harness import HarnessCLI
+    from lm_eval.utils import setup_logging
 
+    from citi.data.datadir import resolve_data_dir
     from citi.evaluation.ifeval import _checkers
 
-    register_model()
+    data_dir = resolve_data_dir(data_dir)  # a --data-dir that does not exist is named here
     _checkers()  # IFEval's checkers without NLTK downloads (the same patch `citi eval` uses)
     with tempfile.TemporaryDirectory(prefix="citi-lm-eval-") as tmp:
-        render_tasks(Path(tmp), data_dir)
+        skipped: dict[str, list[str]] = {}
+        render_tasks(Path(tmp), data_dir, skipped)
         args = list(argv)
         if "--include_path" not in args:
             args += ["--include_path", tmp]
         old = sys.argv
         sys.argv = ["lm-eval", *args]
         try:
-            cli_evaluate()
+            setup_logging()
+            parser = HarnessCLI()
+            parsed = parser.parse_args()
+            if getattr(parsed, "command", None) == "run":
+                _check_run_args(parsed, skipped, data_dir)
+            parser.execute(parsed)
         except SystemExit as exit_:
             return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+        except ValueError as err:
+            # lm-eval's own words for task names it cannot find (EvaluatorConfig.process_tasks)
+            if not str(err).startswith("Tasks not found"):
+                raise
+            raise CitiError(
+                f"--tasks: {str(err)[len('Tasks not found: ') :]}: no such lm-eval task "
+                f"(`lm-eval ls tasks` lists them; citi adds {', '.join(_offline_names())})"
+            ) from None
         finally:
             sys.argv = old
     return 0
+
+
+def _offline_names() -> list[str]:
+    source = next((d for d in template_dirs() if d.is_dir()), None)
+    return sorted(t.stem for t in source.glob("*.yaml")) if source else []
+
+
+def _check_run_args(parsed, skipped: dict[str, list[str]], data_dir: Path) -> None:
+    """``lm-eval run`` arguments lm-eval itself would fail on late or not at all."""
+    from citi.io import check_output
+
+    tasks = [t for entry in parsed.tasks or [] for t in entry.split(",") if t]
+    if not tasks and not getattr(parsed, "config", None):
+        raise CitiError(
+            f"--tasks: no task given (e.g. --tasks {','.join(_offline_names()[:2])}; "
+            "`lm-eval ls tasks` lists lm-eval's)"
+        )
+    for task in tasks:
+        if task in skipped:
+            raise CitiError(
+                f"--tasks: {task} reads {', '.join(skipped[task])}, not found in the data "
+                f"directory {data_dir} (see `citi data fetch`, or pass --data-dir)"
+            )
+    if parsed.output_path:
+        # lm-eval writes DIR/<model>/results_*.json, or beside FILE.json; a failure there is
+        # only logged and the results are lost after the whole evaluation ran.
+        path = Path(parsed.output_path)
+        json_file = path.suffix == ".json"
+        check_output(path, "file" if json_file else "dir", option="--output_path")
 
 
 def main() -> int:
@@ -162,6 +222,10 @@ def main() -> int:
         print(f"citi lm-eval: error: {err}", file=sys.stderr)
         return err.exit_code
 
+
+# `import citi.lm_eval` registers the model, as lm-eval's external model packages do, so that
+# lm_eval.simple_evaluate(model="citi", ...) works in Python too.
+register_model()
 
 if __name__ == "__main__":
     sys.exit(main())

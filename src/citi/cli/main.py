@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "device", None):
+            # Before any work, for every command that takes --device (gpu0, cuda:7...).
+            from citi.models.loader import check_device
+
+            check_device(args.device)
         if not getattr(args, "out", None):
             return int(args.func(args) or 0)
         from citi.io import check_output
