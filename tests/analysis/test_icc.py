@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from citi.analysis.icc import final_inputs, icc_similarities, mean_hidden
@@ -115,3 +116,13 @@ def test_icc_in_bf16_loads_bf16_weights_and_records_it(tmp_path, data_dir, selec
     sims = {p: torch.tensor(r["tuned"]["math"]["ffn"]) for p, r in result.items()}
     assert torch.isfinite(sims["bf16"]).all()
     assert not torch.equal(sims["bf16"], sims["fp32"])  # really computed in another precision
+
+
+@pytest.mark.parametrize("max_length", ["0", "-5"])
+def test_icc_max_length_below_one_is_one_line(tmp_path, capsys, max_length):
+    argv = ["analyze", "icc", "--model", "tiny-llama", "--tuned", str(tmp_path / "run")]
+    argv += ["--max-length", max_length, "--out", str(tmp_path / "icc")]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("citi: error: --max-length: must be >= 1 token"), line
+    assert list(tmp_path.iterdir()) == []

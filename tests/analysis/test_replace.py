@@ -138,3 +138,24 @@ def test_replace_refuses_a_run_that_trained_adapters_only(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(lora) in err and "lora run" in err
     assert "--method ft" in err and not out.exists()
+
+
+def test_another_models_importance_is_one_line_before_any_evaluation(
+    tmp_path, data_dir, selection_file, capsys
+):
+    config = small_config(data_dir, selection_file, method="ft", tool_limit=2, mix_per_source=1)
+    Trainer(config, tmp_path / "ft").run()
+    # tiny-phi3's components (fused qkv_proj, 2 layers), not tiny-llama's
+    other = {"layers.0.self_attn.qkv_proj": 1, "layers.1.mlp.gate_up_proj": 2}
+    for name, importance in (("other", {"rank_M": other}), ("strings", {"rank_M": {"a": "1"}})):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(importance))
+        argv = ["analyze", "replace", "--model", "tiny-llama", "--tuned", str(tmp_path / "ft")]
+        argv += ["--importance", str(path), "--tasks", "retention-math", "--limit", "1"]
+        argv += ["--data-dir", str(data_dir), "--device", "cpu", "--out", str(tmp_path / "r")]
+        rc = main(argv)
+        err = capsys.readouterr().err
+        (line,) = [x for x in err.splitlines() if x.startswith("citi: error:")]
+        assert rc == 2 and "Traceback" not in err and "--importance" in line, err
+        assert not (tmp_path / "r").exists()  # not even the vanilla evaluation ran
+    assert "another model" in line or "rank_M" in line

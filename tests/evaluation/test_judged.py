@@ -215,3 +215,23 @@ def test_answers_survive_a_judge_failure(tiny_llama, data_dir, monkeypatch, tmp_
         judge=judge,
     )
     assert results["tasks"]["mtbench"]["metrics"]["mean_rating"] == 6.0
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"request": {}, "reply": "Rat', '{"request": {}}', '{"reply": 7}', "[1, 2]", "\xff\xfe"],
+    ids=["cut-short", "no-reply", "reply-not-text", "a-list", "not-utf8"],
+)
+def test_a_corrupted_judge_cache_entry_is_one_line(tmp_path, content):
+    cache = tmp_path / "judge-cache"
+    judge = Judge("http://127.0.0.1:9/v1", "m", retries=1, cache_dir=cache)
+    judge._post = lambda payload: "Rating: [[6]]"
+    messages = [{"role": "user", "content": "hi"}]
+    assert judge.chat(messages) == "Rating: [[6]]"  # written to the cache
+    (entry,) = cache.glob("*.json")
+    entry.write_bytes(content.encode("latin-1"))
+    with pytest.raises(JudgeError) as caught:
+        judge.chat(messages)
+    message = str(caught.value)
+    assert str(entry) in message and "judge cache" in message and "\n" not in message
+    assert entry.read_bytes() == content.encode("latin-1")  # left for the user to look at

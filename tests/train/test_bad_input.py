@@ -167,3 +167,20 @@ def test_selection_with_non_string_components_is_one_line(
     argv += ["--selection", str(path), "--device", "cpu", "--out", str(tmp_path / "run")]
     _one_error_line(capsys, main(argv), field)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["selection.json"]  # no run directory
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "--model", "tiny-llama", "--tasks", "triviaqa"],
+        ["train", "--method", "lora", "--model", "tiny-llama"],
+        ["importance", "--model", "tiny-llama"],
+        ["analyze", "replace", "--tuned", "RUN", "--importance", "IMP"],
+        ["analyze", "icc", "--tuned", "RUN"],
+    ],
+    ids=["eval", "train", "importance", "replace", "icc"],
+)
+def test_every_command_checks_device_before_any_work(tmp_path, capsys, argv):
+    rc = main([*argv, "--device", "gpu0", "--out", str(tmp_path / "out")])
+    _one_error_line(capsys, rc, "--device: unknown device 'gpu0'")
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from citi.components import find_decoder_layers
 from citi.data.example import Example
 from citi.data.render import encode
+from citi.errors import CitiError
 from citi.io import atomic_path, write_json_atomic
 
 MODULES = ("attn", "ffn")
@@ -165,6 +166,12 @@ def run_icc(
         )
         for a, d in abilities.items()
     }
+    for a, x in inputs.items():
+        if not x:
+            raise CitiError(
+                f"--max-length {max_length}: no {a} example ({abilities[a]}) fits in it; "
+                "raise --max-length"
+            )
     pad = base.tokenizer.pad_token_id
     ref_h = {
         a: mean_hidden(base.model, x, pad, batch_size, f"icc base {a}") for a, x in inputs.items()

@@ -34,6 +34,23 @@ def components_for(setting: str, rank_m: dict[str, int]) -> list[str]:
     return order[:k] if side == "T" else order[-k:]
 
 
+def check_ranking(rank_m, components: list[str], model: str) -> None:
+    """importance.json's tool ranking must rank this model's components, each by a whole number:
+    one from another model (other layer count or component names) is one error line."""
+    if not isinstance(rank_m, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in rank_m.values()
+    ):
+        raise CitiError("--importance: rank_M must map component names to ranks (1 = top)")
+    unknown = sorted(set(rank_m) - set(components))
+    if unknown or set(rank_m) != set(components):
+        example = unknown[0] if unknown else sorted(set(components) - set(rank_m))[0]
+        raise CitiError(
+            f"--importance: its scores are for another model: {model} has "
+            f"{len(components)} components, it ranks {len(rank_m)} "
+            f"({example!r} is in one and not the other)"
+        )
+
+
 @torch.no_grad()
 def replace_components(base, tuned, names: list[str]) -> None:
     """Copy weight (and bias) of ``names`` from ``tuned`` into ``base`` in place."""
@@ -99,6 +116,7 @@ def run_replace(
     precision = resolve_precision(precision, device or default_device())
     out = Path(out_dir)
     tuned = load_for_eval(model, tuned_run, device=device, precision=precision)
+    check_ranking(importance.get("rank_M"), [c.name for c in list_components(tuned.model)], model)
     results = {}
     variants = ["vanilla", *settings, "tuned"]
     for variant in variants:

@@ -141,6 +141,8 @@ def run_icc_cmd(args: argparse.Namespace) -> int:
         raise CitiError("--abilities: needs tool=<dataset> and at least one general ability")
     if args.samples < 1:
         raise CitiError("--samples: must be >= 1")
+    if args.max_length < 1:
+        raise CitiError(f"--max-length: must be >= 1 token, got {args.max_length}")
     result = run_icc(
         args.model,
         args.tuned,

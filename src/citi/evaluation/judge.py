@@ -58,7 +58,7 @@ class Judge:
         if self.cache_dir is not None:
             cache = self.cache_dir / f"{hashlib.sha1(payload).hexdigest()}.json"
             if cache.is_file():
-                return json.loads(cache.read_text())["reply"]
+                return cached_reply(cache)
         reply = self._post(payload)
         if cache is not None:
             from citi.io import write_json_atomic
@@ -89,3 +89,22 @@ class Judge:
                 break
             time.sleep(min(2**attempt, 10))
         raise JudgeError(f"--judge-url {self.endpoint}: {last}")
+
+
+def cached_reply(path: Path) -> str:
+    """A reply from the judge cache; a cache file that is not what :meth:`Judge.chat` wrote
+    (cut short, edited, another program's) is one error line naming it."""
+    from citi.io import read_json
+
+    try:
+        entry = read_json(path)
+    except CitiError as err:
+        raise JudgeError(
+            f"corrupted judge cache: {err}; delete it to ask the judge again"
+        ) from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("reply"), str):
+        raise JudgeError(
+            f"{path}: corrupted judge cache entry (no 'reply' text); delete it to ask the "
+            "judge again"
+        )
+    return entry["reply"]
