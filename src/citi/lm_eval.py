@@ -117,22 +117,22 @@ def register_model() -> None:
             dtype: str | None = None,
             **kwargs,
         ):
-            from citi.adapters import load_adapter
+            from citi.evaluation.runner import load_for_eval
             from citi.export import find_adapter_dir
-            from citi.models import DEFAULT_MODEL, load_model
+            from citi.models import DEFAULT_MODEL
             from citi.models.loader import check_device
-            from citi.precision import resolve_precision, weights_dtype
+            from citi.precision import resolve_precision
 
             device = check_device(device or ("cuda" if _cuda() else "cpu"))
             resolved = resolve_precision(precision, device)
-            loaded = load_model(
+            # As `citi eval` loads it: trained tensors keep float32 in a bf16 evaluation.
+            loaded = load_for_eval(
                 pretrained or DEFAULT_MODEL,
-                dtype=weights_dtype(dtype, resolved),
-                device=device,
+                str(find_adapter_dir(adapter)) if adapter else None,
+                dtype or "auto",
+                device,
+                resolved,
             )
-            if adapter:
-                load_adapter(loaded.model, find_adapter_dir(adapter))
-            loaded.model.eval()
             self.citi_precision = resolved
             super().__init__(pretrained=loaded.model, tokenizer=loaded.tokenizer, **kwargs)
 

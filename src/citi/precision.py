@@ -132,3 +132,37 @@ def store_frozen_in_bf16(model: torch.nn.Module, trained) -> dict:
             tensors += 1
             saved += p.numel() * 2
     return {"tensors": tensors, "saved_bytes": saved}
+
+
+def model_precision(model: torch.nn.Module) -> str:
+    """``bf16`` when any weight of ``model`` is stored in bfloat16, else ``fp32``."""
+    return "bf16" if any(p.dtype == torch.bfloat16 for p in model.parameters()) else "fp32"
+
+
+def run_in_float32(module: torch.nn.Module, fallback: torch.dtype) -> None:
+    """Make ``module`` (whose own weights are float32 inside a bf16 model) compute in float32:
+    its floating inputs are cast up on the way in and its output back to the inputs' dtype (to
+    ``fallback`` when it had none, e.g. an embedding's token ids) on the way out, so the rest of
+    the model runs in its own dtype. PEFT treats its float32 LoRA weights on a bf16 model alike."""
+    if getattr(module, "_citi_float32", False):
+        return
+    module._citi_float32 = True
+
+    def cast_in(mod, args, kwargs):
+        floats = [a for a in args if torch.is_tensor(a) and a.is_floating_point()]
+        mod._citi_out_dtype = floats[0].dtype if floats else fallback
+
+        def up(v):
+            if torch.is_tensor(v) and v.is_floating_point() and v.dtype != torch.float32:
+                return v.float()
+            return v
+
+        return tuple(up(a) for a in args), {k: up(v) for k, v in kwargs.items()}
+
+    def cast_out(mod, args, kwargs, output):
+        if torch.is_tensor(output) and output.is_floating_point():
+            return output.to(mod._citi_out_dtype)
+        return output
+
+    module.register_forward_pre_hook(cast_in, with_kwargs=True)
+    module.register_forward_hook(cast_out, with_kwargs=True)

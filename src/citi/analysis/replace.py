@@ -17,6 +17,7 @@ from citi.adapters import adapter_kind
 from citi.components import list_components
 from citi.errors import CitiError
 from citi.io import atomic_path, write_json_atomic
+from citi.precision import run_in_float32
 
 
 def parse_setting(setting: str) -> tuple[str, float]:
@@ -62,9 +63,18 @@ def replace_components(base, tuned, names: list[str]) -> None:
                 "replace: the tuned model has adapters on its components; use a fully "
                 "fine-tuned run (citi train --method ft)"
             )
-        dst.weight.copy_(src.weight)
+        if src.weight.dtype == dst.weight.dtype:
+            dst.weight.copy_(src.weight)
+            if dst.bias is not None:
+                dst.bias.copy_(src.bias)
+            continue
+        # A bf16 base receiving float32 tuned weights: they keep float32, as in the tuned model
+        # (citi.adapters.keep_trained_in_float32); copying would round most updates away.
+        fallback = dst.weight.dtype
+        dst.weight.data = src.weight.detach().clone()
         if dst.bias is not None:
-            dst.bias.copy_(src.bias)
+            dst.bias.data = src.bias.detach().clone()
+        run_in_float32(dst, fallback)
 
 
 def check_tuned_run(tuned_run: str) -> dict:
@@ -101,8 +111,9 @@ def run_replace(
     device: str | None = None,
 ) -> dict:
     """Evaluate the base model, each setting and the tuned model. ``precision`` as in ``citi
-    eval``: bf16 loads every variant's weights in bfloat16 (the tuned weights are copied in, so
-    a replaced component holds exactly the tuned model's bf16 weights)."""
+    eval``: bf16 loads every variant's frozen weights in bfloat16; a replaced component holds
+    exactly the tuned model's weights, float32 as trained (a fully fine-tuned model itself is
+    evaluated in float32, see citi.adapters.keep_trained_in_float32)."""
     from citi.evaluation.runner import evaluate, load_for_eval
     from citi.models import load_model
     from citi.models.loader import default_device

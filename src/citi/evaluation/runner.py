@@ -50,17 +50,18 @@ def load_for_eval(
 ):
     """A base model, with a citi adapter (MOLoRA / LoRA / UCO / FT weights) applied if given.
 
-    ``precision`` is a resolved one (fp32 or bf16): with ``dtype`` auto, bf16 loads the weights
-    themselves in bfloat16, adapter included (inference needs no float32 master copy)."""
+    ``precision``: resolved (fp32 or bf16). bf16 loads the frozen weights in bfloat16; what the
+    run trained keeps float32 (FT: everything; see citi.adapters.keep_trained_in_float32)."""
+    from citi.adapters import load_adapter, trains_every_base_weight
     from citi.models import load_model
 
-    loaded = load_model(model, dtype=weights_dtype(dtype, precision), device=device)
+    weights = weights_dtype(dtype, precision)
+    loaded = load_model(model, dtype=weights, device=device)
     if adapter:
-        from citi.adapters import load_adapter
-
-        load_adapter(
-            loaded.model, Path(adapter) / "final" if (Path(adapter) / "final").is_dir() else adapter
-        )
+        adapter = Path(adapter) / "final" if (Path(adapter) / "final").is_dir() else adapter
+        if weights != "float32" and trains_every_base_weight(loaded.model, adapter):
+            loaded = load_model(model, dtype="float32", device=device)
+        load_adapter(loaded.model, adapter)
     loaded.model.eval()
     return loaded
 
@@ -321,7 +322,8 @@ def _evaluate(
             continue
         done = out / "tasks" / f"{task.name}.json"
         judged = f"|judge={judge.model}@{judge.url}" if judge and task.run else ""
-        run_id = f"{adapter}|{variant}{judged}" + ("|bf16" if precision == "bf16" else "")
+        bf16 = "|bf16+fp32-trained" if adapter else "|bf16"  # redo results of rounded updates
+        run_id = f"{adapter}|{variant}{judged}" + (bf16 if precision == "bf16" else "")
         if task.load is not None:
             if callable(eval_data):  # read once (EvalConfig.held_out), keyed by what it read
                 eval_data = eval_data()
