@@ -52,6 +52,10 @@ class ReproduceConfig:
     sweep: dict = field(default_factory=dict)
     # False for presets too small to decide anything: verdicts are printed as such.
     decisive: bool = True
+    # Settings of the verdicts' paired tests (citi.reproduce.comparisons): tool_margin (the
+    # non-inferiority margin of "comparable tool use", a share), x_star (the tool NLL drop at
+    # which drift is compared at equal learning, fixed before the runs), resamples.
+    stats: dict = field(default_factory=dict)
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
     # {url, model} of an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval).
     judge: dict = field(default_factory=dict)
@@ -98,6 +102,9 @@ class ReproduceConfig:
             raise ConfigError("train.seed: set the training seeds with `seeds:` instead")
         self._check_sweep()
         self._check_sections()
+        from citi.reproduce.comparisons import check_stats
+
+        check_stats(self.stats)
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")

@@ -56,11 +56,8 @@ def _is_raw(out: Path, config, task: str) -> bool:
 
 
 def noise_table(out: Path, config, tasks: list[str]) -> str:
-    """Method means against run-to-run noise (the largest spread between seeds of one method).
-
-    A difference between two methods is marked as real (bold) only when it is larger than the
-    noise of that task; with two seeds that is a rough test, not a significance test.
-    """
+    """Method means and the largest spread between the seeds of one method: descriptive only
+    (the verdicts come from paired tests, citi.reproduce.comparisons)."""
     means, spread = {}, {}
     for m in config.methods:
         for t in tasks:
@@ -80,8 +77,7 @@ def noise_table(out: Path, config, tasks: list[str]) -> str:
         cells = [t, fmt.format(noise)] + [fmt.format(means[m, t]) for m in config.methods]
         for a, b in pairs:
             diff = means[b, t] - means[a, t]
-            text = ("+" if diff >= 0 else "") + fmt.format(diff)
-            cells.append(f"**{text}**" if abs(diff) > noise else text)
+            cells.append(("+" if diff >= 0 else "") + fmt.format(diff))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -162,8 +158,9 @@ def _headline(config, out: Path, runs: list[str], tasks: list[str], steps: dict)
         if (out / "analysis" / "tradeoff.png").is_file():
             parts += ["![Trade-off](analysis/tradeoff.png)", ""]
         parts += [
-            "Verdicts (rules in `citi/reproduce/tradeoff.py`: a difference between methods "
-            "counts only beyond the largest seed spread of either):",
+            "Verdicts (rules fixed in `citi/reproduce/comparisons.py`): paired tests on the "
+            "same items, seeds resampled within method, Holm-corrected across the claims; "
+            "A − B with its 95% interval and the smallest effect each test could detect:",
             "",
             verdict_table(result, config.decisive),
             "",
@@ -192,11 +189,11 @@ def _noise(config, out: Path, runs: list[str], tasks: list[str], steps: dict) ->
     parts: list[str] = []
     if len(config.seeds) > 1:
         parts += [
-            "## Method differences against run-to-run noise",
+            "## Method means and seed spread",
             "",
             f"Every method was trained with seeds {', '.join(map(str, config.seeds))} "
             "(`NAME-seedS` rows above). Noise is the largest spread between the seeds of one "
-            "method; a difference between method means is bold when it is larger than that. "
+            "method, shown for scale: the verdicts above come from paired tests, not from it. "
             "Accuracy-type metrics in percentage points, retention in NLL (lower is better).",
             "",
             noise_table(out, config, tasks),

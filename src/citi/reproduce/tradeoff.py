@@ -6,10 +6,10 @@ answers. One line per method through its training snapshots (the same cheap subs
 point, the final adapter included), seeds averaged with min-max error bars.
 
 Verdicts follow rules fixed here, before any result is seen, and printed with the numbers:
-- a difference between two methods counts only when it exceeds the run-to-run noise (the largest
-  spread between the seeds of either method); with a single seed nothing can be told, and the
-  numbers add how many of the underlying tasks' 95% evaluation intervals (bootstrap over
-  examples) are disjoint between the two methods: evaluation noise only, never a verdict;
+- method comparisons (tool use, drift, leak, and drift at equal tool learning) are paired tests
+  on per-item scores with one Holm correction: see citi.reproduce.comparisons and
+  citi.reproduce.stats; each holds, does not hold or is inconclusive, with the smallest effect
+  it could have detected;
 - routing holds when the last analysed router gives tool tokens at least 0.02 less null-expert
   mass than non-tool tokens, and does not hold when it gives them as much or more;
 - importance overlap holds when the high group's mean Jaccard exceeds the random expectation by
@@ -23,23 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from citi.io import atomic_path, read_json, write_json_atomic
-
-HOLDS, FAILS, UNSURE = "holds", "does not hold", "cannot tell"
+from citi.reproduce.comparisons import method_comparisons, point, row_text
+from citi.reproduce.stats import FAILS, HOLDS
+from citi.reproduce.stats import INCONCLUSIVE as UNSURE
 
 
 def _tasks(path: Path) -> dict:
     return read_json(path)["tasks"] if path.is_file() else {}
-
-
-def point(results: dict, base: dict) -> tuple[float, float] | None:
-    """(tool gain, general drift) of one evaluation against the base model's; None if either
-    measure is missing."""
-    tool, base_tool = results.get("retention-tool"), base.get("retention-tool")
-    drifts = [e["metrics"]["kl"] for t, e in results.items() if t.startswith("drift-")]
-    if tool is None or base_tool is None or not drifts:
-        return None
-    gain = base_tool["metrics"]["nll"] - tool["metrics"]["nll"]
-    return gain, sum(drifts) / len(drifts)
 
 
 def curves(out: Path, config) -> dict:
@@ -104,24 +94,6 @@ def plot_tradeoff(data: dict, final: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def compare(a: list[float], b: list[float], higher_is_better: bool) -> tuple[str, float, float]:
-    """Verdict for "method A is at least as good as method B" from per-seed values.
-
-    Returns (verdict, mean A − mean B, noise)."""
-    if not a or not b:
-        return UNSURE, float("nan"), float("nan")
-    diff = sum(a) / len(a) - sum(b) / len(b)
-    if len(a) < 2 or len(b) < 2:
-        return UNSURE, diff, float("nan")
-    noise = max(max(a) - min(a), max(b) - min(b))
-    signed = diff if higher_is_better else -diff
-    if signed > noise:
-        return HOLDS, diff, noise
-    if signed < -noise:
-        return FAILS, diff, noise
-    return UNSURE, diff, noise
-
-
 def _final_values(out: Path, config, method: str) -> tuple[list[float], list[float]]:
     base = _tasks(out / "eval" / "base" / "results.json")
     gains, drifts = [], []
@@ -135,29 +107,7 @@ def _final_values(out: Path, config, method: str) -> tuple[list[float], list[flo
 
 def verdicts(out: Path, config) -> list[dict]:
     """One row per claim: claim, verdict, the numbers behind it."""
-    rows = []
-    citis = [m for m in config.methods if config.method_of(m) == "citi"]
-    finals = {m: _final_values(out, config, m) for m in config.methods}
-
-    def separation(a: str, b: str, tasks: str) -> str:
-        return _ci_separation(out, config.run_names(a)[0], config.run_names(b)[0], tasks)
-
-    for citi in citis:
-        if "lora" in config.methods:
-            v, d, n = compare(finals[citi][0], finals["lora"][0], higher_is_better=True)
-            row = _row(f"tool gain of {citi} > lora's", v, d, n, "NLL drop")
-            rows.append(_with(row, separation(citi, "lora", "retention-tool")))
-        for other in ("lora", "lora-dm", "ft"):
-            if other in config.methods:
-                v, d, n = compare(finals[citi][1], finals[other][1], higher_is_better=False)
-                row = _row(f"general drift of {citi} < {other}'s", v, d, n, "mean KL")
-                rows.append(_with(row, separation(citi, other, "drift-")))
-    if "ft" in config.methods and "lora" in config.methods:
-        v, d, n = compare(finals["ft"][1], finals["lora"][1], higher_is_better=True)
-        row = _row("forgetting shows: ft drifts more than lora", v, d, n, "mean KL")
-        rows.append(_with(row, separation("ft", "lora", "drift-")))
-    if "ft" in config.methods:
-        rows += _leak_rows(out, config)
+    rows = [row_text(c) for c in method_comparisons(out, config)]
     router = out / "analysis" / "router.json"
     if router.is_file():
         dist = read_json(router)
@@ -197,67 +147,6 @@ def verdicts(out: Path, config) -> list[dict]:
             }
         )
     return rows
-
-
-def _ci_separation(out: Path, run_a: str, run_b: str, prefix: str) -> str:
-    """How many tasks starting with ``prefix`` have disjoint 95% evaluation intervals for the two
-    runs, and in which direction ("A above B" / "A below B"); "" when no interval is stored."""
-    a = _tasks(out / "eval" / run_a / "results.json")
-    b = _tasks(out / "eval" / run_b / "results.json")
-    above = below = total = 0
-    for task, entry in a.items():
-        other = b.get(task)
-        if not task.startswith(prefix) or other is None:
-            continue
-        metric = entry["primary"]
-        ca = entry["metrics"].get("ci", {}).get(metric)
-        cb = other["metrics"].get("ci", {}).get(metric)
-        if not ca or not cb:
-            continue
-        total += 1
-        above += ca["low"] > cb["high"]
-        below += ca["high"] < cb["low"]
-    if not total:
-        return ""
-    return (
-        f"95% evaluation intervals disjoint on {above + below} of {total} task(s) "
-        f"({run_a} above on {above}, below on {below})"
-    )
-
-
-def _with(row: dict, extra: str) -> dict:
-    if extra and row["numbers"].endswith("one seed: no noise estimate"):
-        row["numbers"] += f"; {extra}"
-    return row
-
-
-def _leak_rows(out: Path, config) -> list[dict]:
-    """Forgetting by leaking tool calls: ft's 95% interval of leak-tool against the base's."""
-    base = _tasks(out / "eval" / "base" / "results.json").get("leak-tool")
-    if base is None or "ci" not in base["metrics"]:
-        return []
-    rows = []
-    for run in config.run_names("ft"):
-        ft = _tasks(out / "eval" / run / "results.json").get("leak-tool")
-        if ft is None or "ci" not in ft["metrics"]:
-            continue
-        b, f = base["metrics"]["ci"]["leak"], ft["metrics"]["ci"]["leak"]
-        v = HOLDS if f["low"] > b["high"] else UNSURE
-        rows.append(
-            {
-                "claim": f"forgetting shows: {run} leaks tool calls into general answers",
-                "verdict": v,
-                "numbers": f"leak {100 * ft['metrics']['leak']:.1f}% [{100 * f['low']:.1f}, "
-                f"{100 * f['high']:.1f}] vs base {100 * base['metrics']['leak']:.1f}% "
-                f"[{100 * b['low']:.1f}, {100 * b['high']:.1f}]",
-            }
-        )
-    return rows
-
-
-def _row(claim: str, verdict: str, diff: float, noise: float, unit: str) -> dict:
-    noise_text = "one seed: no noise estimate" if noise != noise else f"noise {noise:.4f}"
-    return {"claim": claim, "verdict": verdict, "numbers": f"Δ {diff:+.4f} {unit}, {noise_text}"}
 
 
 def write_tradeoff(out: Path, config) -> dict:

@@ -1,0 +1,113 @@
+"""The report's claims from per-item scores written the way `citi eval` writes them."""
+
+import json
+
+import numpy as np
+import pytest
+
+from citi.errors import ConfigError
+from citi.reproduce.comparisons import check_stats, method_comparisons, row_text
+from citi.reproduce.preset import ReproduceConfig
+from citi.reproduce.tradeoff import verdicts
+
+
+def write_task(run_dir, task, primary, key, values):
+    (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
+    (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    (run_dir / "tasks" / f"{task}.json").write_text(json.dumps({"primary": primary}))
+    lines = [json.dumps({"scores": {key: float(v)}}) for v in values]
+    (run_dir / "predictions" / f"{task}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def write_run(out, run, correct, kl, leak):
+    d = out / "eval" / run
+    write_task(d, "apibank-l3", "correctness", "correct", correct)
+    write_task(d, "drift-math", "kl", "kl", kl)
+    write_task(d, "leak-tool", "leak", "leak", leak)
+
+
+@pytest.fixture
+def report(tmp_path):
+    rng = np.random.default_rng(0)
+    both = [1] * 10 + [0] * 40
+    ft = [1] * 13 + [0] + both  # FT right on 13 items LoRA gets wrong, wrong on 1 it gets right
+    lora = [0] * 13 + [1] + both
+    hard = rng.exponential(0.05, 64)  # per-prompt KL, skewed
+    write_run(tmp_path, "base", ft, np.zeros(64), [0] * 64)
+    write_run(tmp_path, "ft", ft, hard + 0.2, [1] * 12 + [0] * 52)
+    write_run(tmp_path, "lora", lora, hard + 0.01, [0] * 64)
+    write_run(tmp_path, "citi", lora, hard + 0.012, [0] * 64)
+    return tmp_path
+
+
+def test_claims_get_paired_verdicts_with_one_holm_correction(report):
+    config = ReproduceConfig(methods=["ft", "lora", "citi"], analyses=[])
+    rows = {c.claim: c for c in method_comparisons(report, config)}
+    tool = rows["tool use of citi comparable to lora's (at most 5 points below)"]
+    assert tool.verdict == "holds" and tool.diff == 0  # the same answers: comparable
+    assert rows["general drift of citi < ft's"].verdict == "holds"
+    assert rows["forgetting shows: ft drifts more than lora"].verdict == "holds"
+    assert rows["forgetting shows: ft leaks tool calls into general answers"].verdict == "holds"
+    # 0.002 more KL on every prompt: reliably more drift than LoRA, so "less" does not hold.
+    assert rows["general drift of citi < lora's"].verdict == "does not hold"
+    text = {r["claim"]: r for r in verdicts(report, config)}
+    assert "detectable" in text["general drift of citi < ft's"]["numbers"]
+
+
+def test_paired_correctness_of_two_runs_uses_exact_mcnemar(report):
+    from citi.reproduce.comparisons import _paired
+
+    c = _paired(report, "ft > lora on tools", ["ft"], ["lora"], ("apibank-",), check_stats({}))
+    assert c.p_for == pytest.approx(15 / 2**14)  # one-sided: half the two-sided 0.0018
+    assert "McNemar 13 vs 1 discordant" in c.note
+    assert row_text(c)["numbers"].startswith("A − B +18.8 points")
+
+
+def test_runs_scored_on_different_items_are_not_compared(report):
+    write_task(report / "eval" / "lora", "drift-math", "kl", "kl", [0.1] * 10)
+    config = ReproduceConfig(methods=["ft", "lora", "citi"], analyses=[])
+    claims = {c.claim for c in method_comparisons(report, config)}
+    assert "forgetting shows: ft drifts more than lora" not in claims
+    assert "general drift of citi < ft's" in claims
+
+
+def test_equal_learning_reads_the_snapshot_curves(tmp_path):
+    def snap(run, sub, fraction, nll, kl):
+        d = tmp_path / "eval-snapshots" / run / sub
+        write_task(d, "drift-math", "kl", "kl", kl)
+        tasks = {"retention-tool": {"metrics": {"nll": nll}}, "drift-math": {"metrics": {"kl": 0}}}
+        (d / "results.json").write_text(json.dumps({"tasks": tasks}))
+        (d / "fraction.json").write_text(json.dumps({"fraction": fraction}))
+
+    base = tmp_path / "eval-snapshots" / "base"
+    base.mkdir(parents=True)
+    base_tasks = {"retention-tool": {"metrics": {"nll": 2.0}}, "drift-math": {"metrics": {}}}
+    (base / "results.json").write_text(json.dumps({"tasks": base_tasks}))
+    kl = np.linspace(0.1, 0.3, 40)
+    # FT reaches a gain of 0.5 at half of training, CITI only at the end, with less drift there.
+    snap("ft", "a", 0.5, 1.5, kl)
+    snap("ft", "final", 1.0, 1.0, 2 * kl)
+    snap("citi", "a", 0.5, 1.8, kl / 10)
+    snap("citi", "final", 1.0, 1.5, kl / 2)
+    config = ReproduceConfig(methods=["ft", "citi"], analyses=[], stats={"x_star": 0.5})
+    rows = {c.claim: c for c in method_comparisons(tmp_path, config)}
+    c = rows["general drift of citi < ft's, at equal tool learning (x* = 0.5)"]
+    assert c.diff == pytest.approx(np.mean(kl / 2) - np.mean(kl)) and c.verdict == "holds"
+    config = ReproduceConfig(methods=["ft", "citi"], analyses=[], stats={"x_star": 1.2})
+    rows = {c.claim: c for c in method_comparisons(tmp_path, config)}
+    c = rows["general drift of citi < ft's, at equal tool learning (x* = 1.2)"]
+    assert c.verdict == "inconclusive" and "never reach x*: citi, ft" in c.note
+
+
+@pytest.mark.parametrize(
+    "stats, needle",
+    [
+        ({"margin": 0.1}, "unknown key(s) margin"),
+        ({"tool_margin": 5}, "stats.tool_margin"),
+        ({"x_star": "high"}, "stats.x_star"),
+        ({"resamples": 10}, "stats.resamples"),
+    ],
+)
+def test_bad_stats_settings_name_the_key(stats, needle):
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        ReproduceConfig(methods=["ft", "lora"], analyses=[], stats=stats)
