@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--lr", help="learning rate for every stage or per stage (mi=2e-4); default: the method's"
     )
     p.add_argument("--warmup-ratio", type=float)
+    p.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        help="learning rate after the warmup: cosine decay to 0 (default) or constant",
+    )
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--max-grad-norm", type=float)
     p.add_argument("--seed", type=int)
@@ -134,6 +139,7 @@ def config_from_args(args: argparse.Namespace):
         "batch_size",
         "grad_accum",
         "warmup_ratio",
+        "lr_schedule",
         "weight_decay",
         "max_grad_norm",
         "seed",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from citi.data.example import Example
-from citi.evaluation import apibank, bfcl, bfcl_fc, drift, metrics
+from citi.evaluation import apibank, bfcl, bfcl_fc, drift, metrics, multiple_choice
 from citi.evaluation.toolcalls import task as toolcall_task
 
 
@@ -294,6 +294,17 @@ register(
         prompt=_trivia_prompt,
         score=_trivia_score,
         primary="exact_match",
+    )
+)
+register(
+    Task(
+        "triviaqa-mc",
+        "triviaqa-test",
+        "loglik-choice",
+        "TriviaQA held-out split as 4-way multiple choice by log-likelihood (distractors: other "
+        "questions' answers, fixed per question; chance 25%)",
+        run=multiple_choice.make_run(_trivia_prompt, ("triviaqa", "triviaqa-test")),
+        primary="accuracy",
     )
 )
 register(

@@ -13,6 +13,7 @@ from citi.train.methods import METHODS
 
 MAX_EPOCHS = 1000  # beyond this a run is a typo (1e12 would run for ever)
 
+LR_SCHEDULES = ("cosine", "constant")
 DEFAULT_GENERAL = {
     "math": "gsm8k",
     "code": "codealpaca",
@@ -38,6 +39,9 @@ class TrainConfig:
     epochs: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
     lr: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
     warmup_ratio: float = 0.1
+    # "cosine" (decay to 0 after the warmup, the paper's) or "constant" (flat after the warmup:
+    # late steps learn as much as early ones, so snapshots compare learning, not decay).
+    lr_schedule: str = "cosine"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     seed: int = 42
@@ -56,6 +60,8 @@ class TrainConfig:
     precision: str = "auto"  # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
     device: str | None = None
     molora: dict = field(default_factory=dict)  # MoloraConfig fields
+    # LoRA methods: {rank, alpha} replacing the method's (e.g. alpha = 2 x rank for every method)
+    lora: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -120,6 +126,11 @@ class TrainConfig:
         if self.sharding not in ("none", "fsdp"):
             raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
         self.molora_config()  # validates the MOLoRA fields
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"--lr-schedule: choose {' or '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        self.lora_settings()  # validates the LoRA fields
 
     @property
     def method_spec(self):
@@ -136,6 +147,19 @@ class TrainConfig:
             return MoloraConfig(**values)
         except TypeError as err:
             raise ConfigError(f"molora: {err}") from None
+
+    def lora_settings(self) -> tuple[int, float]:
+        """(rank, alpha) of a LoRA method: the method's, with ``lora:`` overriding."""
+        typos = sorted(set(self.lora) - {"rank", "alpha"})
+        if typos:
+            raise ConfigError(f"lora: unknown key(s) {', '.join(typos)}; known: alpha, rank")
+        rank = self.lora.get("rank", self.method_spec.lora_rank)
+        alpha = self.lora.get("alpha", self.method_spec.lora_alpha)
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ConfigError(f"lora.rank: an integer >= 1, got {rank!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
+            raise ConfigError(f"lora.alpha: a number > 0, got {alpha!r}")
+        return rank, alpha
 
     def stages(self):
         from dataclasses import replace

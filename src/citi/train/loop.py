@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup
+from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
 from citi.adapters import save_adapter
 from citi.config import save_config
@@ -144,9 +144,11 @@ class Trainer:
         micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
         per_epoch, total_micro, total_steps = self._stage_size(stage)
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
-        scheduler = get_cosine_schedule_with_warmup(
-            optimizer, round(cfg.warmup_ratio * total_steps), total_steps
-        )
+        warmup = round(cfg.warmup_ratio * total_steps)
+        if cfg.lr_schedule == "constant":
+            scheduler = get_constant_schedule_with_warmup(optimizer, warmup)
+        else:
+            scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
         if resume_dir is not None and start_micro > 0:
             if self.sharded:
                 sharding.load_sharded_optimizer(resume_dir, model, optimizer, scheduler)

@@ -112,12 +112,9 @@ def build_model(config, selection: dict, device: str, precision: str = "fp32"):
             else [c for c in comps if c.name in set(selection["molora"])]
         )
         targets = [c.path for c in chosen]
-        inject_lora(model, targets, method.lora_rank, method.lora_alpha)
-        meta["lora"] = {
-            "targets": targets,
-            "rank": method.lora_rank,
-            "alpha": method.lora_alpha,
-        }
+        rank, alpha = cfg.lora_settings()
+        inject_lora(model, targets, rank, alpha)
+        meta["lora"] = {"targets": targets, "rank": rank, "alpha": alpha}
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
