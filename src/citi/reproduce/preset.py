@@ -56,6 +56,9 @@ class ReproduceConfig:
     # non-inferiority margin of "comparable tool use", a share), x_star (the tool NLL drop at
     # which drift is compared at equal learning, fixed before the runs), resamples.
     stats: dict = field(default_factory=dict)
+    # A pilot's pre-registered go / no-go thresholds {tool_gain, fall, leak}
+    # (citi.reproduce.pilot); empty for every other preset.
+    pilot: dict = field(default_factory=dict)
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
     # {url, model} of an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval).
     judge: dict = field(default_factory=dict)
@@ -105,6 +108,9 @@ class ReproduceConfig:
         from citi.reproduce.comparisons import check_stats
 
         check_stats(self.stats)
+        from citi.reproduce.pilot import check_pilot
+
+        check_pilot(self.pilot)
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")

@@ -10,6 +10,7 @@ from citi.evaluation.apibank import ERROR_TYPES
 from citi.evaluation.runner import RAW_METRICS, format_entry
 from citi.evaluation.tables import limits_text
 from citi.io import read_json, write_text_atomic
+from citi.reproduce.pilot import pilot_section
 
 
 def _cell(entry: dict | None, base: dict | None = None) -> str:
@@ -364,6 +365,7 @@ def _times_and_settings(
 
 
 SECTIONS = (
+    pilot_section,
     _headline,
     _main,
     _noise,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from citi.io import atomic_path, read_json, write_json_atomic
 from citi.reproduce.comparisons import method_comparisons, point, row_text
+from citi.reproduce.pilot import pilot_decision
 from citi.reproduce.stats import FAILS, HOLDS
 from citi.reproduce.stats import INCONCLUSIVE as UNSURE
 
@@ -161,6 +162,9 @@ def write_tradeoff(out: Path, config) -> dict:
     result = {"curves": data, "final": final, "verdicts": rows}
     analysis = out / "analysis"
     write_json_atomic(analysis / "tradeoff.json", result)
+    decision = pilot_decision(out, config)
+    if decision is not None:
+        write_json_atomic(analysis / "pilot.json", decision)
     if data or final:
         title = "learning vs forgetting" + ("" if config.decisive else " (too small to decide)")
         plot_tradeoff(data, final, analysis / "tradeoff.png", title)
