@@ -142,3 +142,11 @@ def test_equal_learning_reads_each_curve_at_its_first_crossing():
     assert point["fraction"] == pytest.approx(0.375)
     assert np.allclose(point["items"], [2, 4])
     assert at_equal_learning([0.0, 1.0], [0.0, 0.1], [[0], [1]], 1.0) is None
+
+
+def test_identical_scores_are_inconclusive_with_nothing_to_detect():
+    from citi.reproduce.comparisons import row_text
+
+    c = decide([compare_paired("a > b", np.zeros(30), np.zeros(30))])[0]
+    assert c.verdict == INCONCLUSIVE and c.detectable == 0
+    assert "detectable nothing (no item differs)" in row_text(c)["numbers"]

@@ -224,9 +224,11 @@ def row_text(c: stats.Comparison) -> dict:
     scale, unit = (100.0, " points") if share else (1.0, f" {c.unit}")
     fmt = "{:+.1f}" if share else "{:+.4f}"
     low, high = fmt.format(scale * c.low), fmt.format(scale * c.high)
+    detectable = fmt.format(scale * c.detectable).lstrip("+") + unit
+    if c.detectable == 0:  # every item scored alike by both sides: nothing varies to test
+        detectable = "nothing (no item differs)"
     numbers = (
         f"A − B {fmt.format(scale * c.diff)}{unit} [{low}, {high}]; p {c.p_for:.2g} for, "
-        f"{c.p_against:.2g} against (before Holm); detectable "
-        f"{fmt.format(scale * c.detectable).lstrip('+')}{unit}; {c.note}"
+        f"{c.p_against:.2g} against (before Holm); detectable {detectable}; {c.note}"
     )
     return {"claim": c.claim, "verdict": c.verdict, "numbers": numbers}

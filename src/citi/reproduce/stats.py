@@ -157,7 +157,8 @@ def compare_paired(
     from scipy.stats import t as student
 
     diff, reps = bootstrap_differences(a, b, resamples, seed)
-    se = max(float(np.std(reps, ddof=1)), 1e-300)
+    spread = float(np.std(reps, ddof=1))
+    se = max(spread, 1e-300)  # 0 when no item differs: then only an exact shift decides
     df = seed_df(a, b, se)
     # In the claim's direction (positive favours A); the claim says A − B beats -margin.
     stat = ((1.0 if higher_is_better else -1.0) * diff + margin) / se
@@ -169,7 +170,7 @@ def compare_paired(
         high=diff + q * se,
         p_for=float(student.sf(stat, df)),
         p_against=float(student.cdf(stat, df)),
-        detectable=(q + float(student.ppf(0.8, df))) * se,
+        detectable=(q + float(student.ppf(0.8, df))) * spread,
         margin=margin,
         higher_is_better=higher_is_better,
         unit=unit,
