@@ -150,8 +150,9 @@ def compare_paired(
     """Test "A better than B" (``margin`` 0) or "A no worse than B by more than ``margin``"
     (non-inferiority, ``margin`` > 0) on paired per-item scores (see bootstrap_differences).
 
-    ``higher_is_better`` False (a KL, an NLL) flips the direction. The p-values are bootstrap
-    p-values with the +1 correction; the verdict is set by :func:`decide` (after Holm)."""
+    ``higher_is_better`` False (a KL, an NLL) flips the direction. The bootstrap gives the
+    standard error; the interval and the one-sided p-values use a t reference with
+    :func:`seed_df` degrees of freedom. The verdict is set by :func:`decide` (after Holm)."""
     if margin < 0:
         raise ValueError("the non-inferiority margin must be >= 0")
     from scipy.stats import t as student
