@@ -91,7 +91,7 @@ def test_mean_hidden_skips_the_lm_head(tiny_llama, data_dir):
     assert calls == [] and h.shape == (4, 2, model.config.hidden_size)
 
 
-def test_icc_in_bf16_loads_bf16_weights_and_records_it(tmp_path, data_dir, selection_file):
+def test_icc_of_a_full_fine_tune_in_bf16_is_taken_in_float32(tmp_path, data_dir, selection_file):
     from citi.analysis.icc import run_icc
 
     Trainer(
@@ -113,9 +113,12 @@ def test_icc_in_bf16_loads_bf16_weights_and_records_it(tmp_path, data_dir, selec
     }
     assert result["bf16"]["settings"]["precision"] == "bf16"
     assert result["fp32"]["settings"]["precision"] == "fp32"
+    # A fully fine-tuned run keeps float32 (its updates would round away in bf16), and its
+    # shift is taken against the float32 base: the same numbers as in fp32.
+    assert result["bf16"]["settings"]["ran_in"] == {"tuned": "fp32"}
     sims = {p: torch.tensor(r["tuned"]["math"]["ffn"]) for p, r in result.items()}
     assert torch.isfinite(sims["bf16"]).all()
-    assert not torch.equal(sims["bf16"], sims["fp32"])  # really computed in another precision
+    assert torch.equal(sims["bf16"], sims["fp32"])
 
 
 @pytest.mark.parametrize("max_length", ["0", "-5"])

@@ -156,7 +156,7 @@ def run_icc(
     from citi.evaluation.runner import load_for_eval
     from citi.models import load_model
     from citi.models.loader import default_device
-    from citi.precision import resolve_precision, weights_dtype
+    from citi.precision import model_precision, resolve_precision, weights_dtype
 
     precision = resolve_precision(precision, device or default_device())
     base = load_model(model, dtype=weights_dtype("auto", precision), device=device)
@@ -174,16 +174,29 @@ def run_icc(
             )
     pad = base.tokenizer.pad_token_id
     ref_h = {
-        a: mean_hidden(base.model, x, pad, batch_size, f"icc base {a}") for a, x in inputs.items()
+        precision: {
+            a: mean_hidden(base.model, x, pad, batch_size, f"icc base {a}")
+            for a, x in inputs.items()
+        }
     }
     del base
-    icc = {}
+    icc, ran_in = {}, {}
     for name, run in (("tuned", tuned), ("reference", reference)):
         if run is None:
             continue
         m = load_for_eval(model, run, device=device, precision=precision)
+        # A fully fine-tuned run is evaluated in float32 (citi.adapters.keep_trained_in_float32):
+        # its shift is then taken against the base in float32 too, not against bf16 rounding.
+        ran = ran_in[name] = model_precision(m.model)
+        if ran not in ref_h:
+            b = load_model(model, dtype=weights_dtype("auto", ran), device=device)
+            ref_h[ran] = {
+                a: mean_hidden(b.model, x, pad, batch_size, f"icc base {a}")
+                for a, x in inputs.items()
+            }
+            del b
         icc[name] = {
-            a: mean_hidden(m.model, x, pad, batch_size, f"icc {name} {a}") - ref_h[a]
+            a: mean_hidden(m.model, x, pad, batch_size, f"icc {name} {a}") - ref_h[ran][a]
             for a, x in inputs.items()
         }
         del m
@@ -201,6 +214,7 @@ def run_icc(
             "max_length": max_length,
             "seed": seed,
             "precision": precision,
+            "ran_in": ran_in,  # fp32 for a fully fine-tuned run, whatever the precision
         },
     }
     out = Path(out_dir)
