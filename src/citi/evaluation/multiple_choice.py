@@ -113,3 +113,17 @@ def make_run(prompt, pool_datasets: tuple[str, ...]):
         return metrics, records
 
     return run
+
+
+def triviaqa_task(task_cls, prompt):
+    """The ``triviaqa-mc`` task record (``task_cls``: citi.evaluation.tasks.Task), asked with
+    the ``triviaqa`` task's prompt."""
+    return task_cls(
+        "triviaqa-mc",
+        "triviaqa-test",
+        "loglik-choice",
+        "TriviaQA held-out split as 4-way multiple choice by log-likelihood (distractors: other "
+        "questions' answers, fixed per question; chance 25%)",
+        run=make_run(prompt, ("triviaqa", "triviaqa-test")),
+        primary="accuracy",
+    )

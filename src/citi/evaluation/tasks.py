@@ -296,17 +296,7 @@ register(
         primary="exact_match",
     )
 )
-register(
-    Task(
-        "triviaqa-mc",
-        "triviaqa-test",
-        "loglik-choice",
-        "TriviaQA held-out split as 4-way multiple choice by log-likelihood (distractors: other "
-        "questions' answers, fixed per question; chance 25%)",
-        run=multiple_choice.make_run(_trivia_prompt, ("triviaqa", "triviaqa-test")),
-        primary="accuracy",
-    )
-)
+register(multiple_choice.triviaqa_task(Task, _trivia_prompt))
 register(
     Task(
         "ifeval",
