@@ -20,6 +20,21 @@ def test_settings_and_component_choice():
     assert components_for("D-30", rank) == ["c7", "c8", "c9"]
 
 
+def test_replace_into_a_bf16_base_keeps_the_tuned_float32_weights():
+    tuned = load_model("tiny-llama", dtype="float32", device="cpu").model
+    with torch.no_grad():  # an update far below one bf16 step of these weights
+        tuned.model.layers[0].self_attn.q_proj.weight.add_(1e-6)
+    base = load_model("tiny-llama", dtype="bfloat16", device="cpu").model
+    replace_components(base, tuned, ["layers.0.self_attn.q_proj"])
+    q = base.model.layers[0].self_attn.q_proj
+    assert q.weight.dtype == torch.float32
+    assert torch.equal(q.weight, tuned.model.layers[0].self_attn.q_proj.weight)
+    x = torch.randn(2, q.in_features).to(torch.bfloat16)
+    with torch.no_grad():
+        assert torch.equal(q(x), torch.nn.functional.linear(x.float(), q.weight).to(x.dtype))
+        base(input_ids=torch.tensor([[1, 2, 3]]))  # the bf16 rest of the model runs with it
+
+
 def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, selection_file):
     Trainer(
         small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
@@ -96,10 +111,11 @@ def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, select
     assert summary["precision"] in ("fp32", "bf16")  # auto, resolved for this machine
     for variant in res:
         ran = json.loads((tmp_path / "rep" / variant / "results.json").read_text())
-        assert ran["precision"] == summary["precision"]
+        # The fully fine-tuned model keeps every weight in float32, whatever the precision.
+        assert ran["precision"] == ("fp32" if variant == "tuned" else summary["precision"])
 
 
-def test_replace_in_bf16_evaluates_every_variant_in_bf16(tmp_path, data_dir, selection_file):
+def test_replace_in_bf16_evaluates_the_frozen_weights_in_bf16(tmp_path, data_dir, selection_file):
     from citi.analysis.replace import run_replace
 
     Trainer(
