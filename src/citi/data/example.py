@@ -17,14 +17,21 @@ class Example:
     that is supervised (training) or the reference (evaluation); ``None`` for prompt-only data
     such as IFEval. ``task_type`` is 1 for tool data and 0 for general data (the routing-loss
     label). ``meta`` keeps what metrics need (aliases, test code, the record's id).
+
+    A user's conversation (:func:`citi.data.conversations.to_examples`) also carries its
+    ``tools`` (JSON schemas; messages may then hold ``tool_calls`` and ``tool`` turns) and
+    ``supervise``: ``"all"`` assistant turns or the ``"last"``; ``None`` (the named datasets)
+    supervises the ``target`` turn only, rendered exactly as before conversations existed.
     """
 
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
     target: int | None
     task_type: int
     ability: str
     source: str
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    tools: tuple[dict[str, Any], ...] = ()
+    supervise: str | None = None
 
     def __post_init__(self) -> None:
         if self.target is not None:
