@@ -3,18 +3,20 @@
 Only the supervised assistant turn is labelled (its text and the template's end-of-turn token);
 everything else is -100. Prompt and target are tokenised separately without special tokens added
 by the tokenizer, so no second BOS sneaks in (a known defect of the authors' test prompts).
+A user's conversation (``example.supervise`` set) is encoded by :mod:`citi.data.labels` instead:
+every assistant turn, tools and calls rendered by citi's chat template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from citi.data.example import Example
+from citi.data.labels import IGNORE_INDEX, Encoded, EncodeStats, encode_conversation
 
-IGNORE_INDEX = -100
+__all__ = ["IGNORE_INDEX", "EncodeStats", "Encoded", "PaddingCollator", "encode", "encode_all"]
 
 
 def _fallback_template(messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
@@ -49,19 +51,22 @@ def target_text(tokenizer, example: Example) -> str:
     return content + eos
 
 
-@dataclass
-class Encoded:
-    input_ids: list[int]
-    labels: list[int]
-    task_type: int
-
-
-def encode(tokenizer, example: Example, max_length: int) -> Encoded | None:
+def encode(
+    tokenizer,
+    example: Example,
+    max_length: int,
+    template: str | None = None,
+    stats: EncodeStats | None = None,
+) -> Encoded | None:
     """Token ids and labels for a supervised example; ``None`` if nothing supervised survives.
 
     Over-long examples keep the end of the prompt (where the question is) and as much of the
-    target as fits, with at least half of ``max_length`` reserved for the prompt.
+    target as fits, with at least half of ``max_length`` reserved for the prompt. Conversations
+    (``example.supervise`` set) follow :func:`citi.data.labels.encode_conversation`, rendered
+    with ``template`` (default: :func:`citi.data.chat_template.chat_template_for`).
     """
+    if example.supervise is not None:
+        return encode_conversation(tokenizer, example, max_length, template, stats)
     if example.target is None:
         raise ValueError(f"example from {example.source} has no supervised turn")
     prompt_ids = tokenizer(
@@ -81,8 +86,15 @@ def encode(tokenizer, example: Example, max_length: int) -> Encoded | None:
     )
 
 
-def encode_all(tokenizer, examples: Sequence[Example], max_length: int) -> list[Encoded]:
-    out = [encode(tokenizer, ex, max_length) for ex in examples]
+def encode_all(
+    tokenizer,
+    examples: Sequence[Example],
+    max_length: int,
+    template: str | None = None,
+    stats: EncodeStats | None = None,
+) -> list[Encoded]:
+    """Every example that keeps a supervised token; ``stats`` counts conversations dropped."""
+    out = [encode(tokenizer, ex, max_length, template, stats) for ex in examples]
     return [e for e in out if e is not None]
 
 
