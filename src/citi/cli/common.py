@@ -73,3 +73,65 @@ def document_defaults(parser: argparse.ArgumentParser, *configs: type) -> None:
         if isinstance(value, dict):
             value = ",".join(f"{k}={v}" for k, v in value.items())
         action.help = f"{action.help or ''} (default: {value})".strip()
+
+
+def add_user_data(
+    p: argparse.ArgumentParser, general: bool = True, heldout: bool = True, supervise: bool = True
+) -> None:
+    """--tool-data, --general-data, --eval-data/--eval-fraction, --format, --chat-template and
+    --supervise: a user's own conversations (see docs/guides/your-data.md)."""
+    from citi.data.tool_formats import FORMATS
+
+    p.add_argument(
+        "--tool-data",
+        metavar="SRC",
+        help="tool data: a named dataset, or a .jsonl/.json/.parquet file, a save_to_disk "
+        "folder or a hub id (a relative path is also looked for in the data directory)",
+    )
+    if general:
+        p.add_argument(
+            "--general-data",
+            action="append",
+            metavar="[ABILITY=]SRC",
+            help="general data (repeatable; replaces the default general datasets); the "
+            "ability defaults to the file's stem",
+        )
+    if heldout:
+        p.add_argument(
+            "--eval-data",
+            metavar="SRC",
+            help="held-out conversations (the tool-calls task; see docs/guides/tool-calls-eval.md)",
+        )
+        p.add_argument(
+            "--eval-fraction",
+            type=float,
+            metavar="F",
+            help="hold out this share of the tool data's conversations (a fixed seeded choice, "
+            "the same in importance, train and eval)",
+        )
+    p.add_argument(
+        "--format",
+        choices=["auto", *FORMATS],
+        help="the format of your files (auto: recognised from each file's keys)",
+    )
+    p.add_argument(
+        "--chat-template",
+        metavar="FILE",
+        help="a Jinja chat template to render with, instead of the model's own (with citi's "
+        "Hermes tool prelude when the model's cannot render tools)",
+    )
+    if supervise:
+        p.add_argument(
+            "--supervise",
+            choices=["all", "last"],
+            help="which assistant turns of a conversation are trained on",
+        )
+
+
+def user_data_values(args: argparse.Namespace, keys=("format", "chat_template", "supervise")):
+    """The user-data options given on the command line, by config field name."""
+    return {
+        k: getattr(args, k)
+        for k in (*keys, "eval_data", "eval_fraction")
+        if getattr(args, k, None) is not None
+    }

@@ -8,8 +8,10 @@ from citi.cli.common import (
     add_data_dir,
     add_model_options,
     add_precision,
+    add_user_data,
     console,
     document_defaults,
+    user_data_values,
 )
 
 
@@ -33,12 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="for the loglik tasks")
     p.add_argument("--out", help="output directory")
     p.add_argument(
-        "--eval-data",
-        metavar="SRC",
-        help="held-out tool conversations for the tool-calls task (canonical JSONL; see "
-        "docs/guides/tool-calls-eval.md)",
-    )
-    p.add_argument(
         "--judge-url",
         help="an OpenAI-compatible chat endpoint (e.g. http://localhost:8000/v1) that judges "
         "MT-Bench and ToolAlpaca and simulates ToolAlpaca's APIs; key from CITI_JUDGE_API_KEY",
@@ -50,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run HumanEval's generated code even where no OS-level sandbox works "
         "(without it, such a machine refuses the humaneval task)",
     )
+    add_user_data(p, general=False, supervise=False)
     p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
     from citi.evaluation.config import EvalConfig
 
@@ -93,7 +90,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "device": args.device,
         "precision": args.precision,
         "unsafe_code": args.unsafe_code,
-        "eval_data": args.eval_data,
+        "tool_data": args.tool_data,
+        **user_data_values(args, keys=("format", "chat_template")),
     }
     values = {k: v for k, v in values.items() if v is not None}  # unset: the dataclass default
     config = config_from_dict(EvalConfig, values, "options")

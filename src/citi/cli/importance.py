@@ -7,7 +7,14 @@ from pathlib import Path
 
 from rich.table import Table
 
-from citi.cli.common import add_data_dir, add_precision, console, document_defaults
+from citi.cli.common import (
+    add_data_dir,
+    add_precision,
+    add_user_data,
+    console,
+    document_defaults,
+    user_data_values,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device")
     add_data_dir(p)
     p.add_argument("--abilities", help="ability=dataset pairs")
+    add_user_data(p)
     p.add_argument("--tool-ability", help="which ability is the tool ability")
     p.add_argument("--samples", type=int, help="examples per ability, seeded sample")
     p.add_argument("--batch-size", type=int, help="examples per forward pass")
@@ -67,6 +75,7 @@ def _add_selection_options(p: argparse.ArgumentParser, methods) -> None:
 
 def _config_from_args(args: argparse.Namespace):
     from citi.config import config_from_dict, load_yaml_config
+    from citi.data.user_data import parse_general_data
     from citi.importance.run import ImportanceConfig, parse_abilities
 
     keys = (
@@ -88,6 +97,22 @@ def _config_from_args(args: argparse.Namespace):
     values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.abilities:
         values["abilities"] = parse_abilities(args.abilities)
+    values.update(user_data_values(args))
+    values.pop("eval_data", None)  # importance never reads the evaluation data
+    if args.tool_data or args.general_data:
+        # Your data replaces the defaults: the tool ability's source, and all general abilities.
+        base = values.get("abilities") or dict(ImportanceConfig().abilities)
+        if args.config and "abilities" not in values:
+            from citi.config import read_yaml_mapping
+
+            base = read_yaml_mapping(args.config).get("abilities") or base
+        tool = values.get("tool_ability") or "tool"
+        general = (
+            parse_general_data(args.general_data)
+            if args.general_data
+            else {a: d for a, d in base.items() if a != tool}
+        )
+        values["abilities"] = {tool: args.tool_data or base.get(tool), **general}
     if args.config:
         return load_yaml_config(ImportanceConfig, args.config, **values)
     return config_from_dict(ImportanceConfig, values, "options")

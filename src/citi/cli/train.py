@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from citi.cli.common import add_data_dir, add_precision, console, document_defaults
+from citi.cli.common import (
+    add_data_dir,
+    add_precision,
+    add_user_data,
+    console,
+    document_defaults,
+    user_data_values,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--selection", help="selection.json from `citi importance`")
     add_data_dir(p)
-    p.add_argument("--tool-dataset", help="tool training data")
+    p.add_argument("--tool-dataset", help="tool training data (the same as --tool-data)")
+    add_user_data(p)
     p.add_argument("--tool-limit", type=int, help="use only N tool examples (seeded sample)")
     p.add_argument(
         "--mix",
@@ -155,6 +163,15 @@ def config_from_args(args: argparse.Namespace):
     values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.general:
         values["general"] = parse_abilities(args.general)
+    values.update(user_data_values(args))
+    if args.tool_data:
+        if args.tool_dataset and args.tool_dataset != args.tool_data:
+            raise ConfigError("--tool-data and --tool-dataset: give one of them")
+        values["tool_dataset"] = args.tool_data
+    if args.general_data:
+        from citi.data.user_data import parse_general_data
+
+        values["general"] = {**values.get("general", {}), **parse_general_data(args.general_data)}
     if args.snapshots:
         try:
             values["snapshots"] = [float(x) for x in args.snapshots.split(",") if x.strip()]

@@ -24,9 +24,13 @@ class EvalConfig:
     device: str | None = None
     precision: str = "auto"
     unsafe_code: bool = False  # HumanEval without OS-level isolation
-    # Held-out conversations for the tool-calls task: a SRC, or canonical rows from Python;
-    # rendered with chat_template (a file or template text) when given.
+    # A user's held-out conversations (the tool-calls task): --eval-data SRC (or canonical rows
+    # from Python), or the --eval-fraction of --tool-data that training held out
+    # (citi.data.user_data), in --format, rendered with chat_template (a file or template text).
+    tool_data: str | None = None
     eval_data: str | None = None
+    eval_fraction: float | None = None
+    format: str = "auto"
     chat_template: str | None = None
 
     def __post_init__(self) -> None:
@@ -55,15 +59,44 @@ class EvalConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"task_limits: {task} must be an integer >= 1, got {value!r}")
         check_precision(self.precision, "precision")
-        if self.eval_data is None:
+        from citi.data.user_data import check_user_options
+
+        eval_text = self.eval_data if isinstance(self.eval_data, str) else None
+        check_user_options(self.format, "all", self.eval_fraction, eval_text)
+        if self.eval_fraction is not None and not self.tool_data:
+            raise ConfigError("--eval-fraction: needs --tool-data (the data it holds out part of)")
+        if self.eval_data is None and self.eval_fraction is None:
             from citi.evaluation.tasks import TASKS
 
             needing = [t for t in tasks if TASKS[t].load is not None]
             if needing:
                 raise ConfigError(
-                    f"--eval-data: {', '.join(needing)} needs held-out "
-                    "conversations (a .jsonl/.json/.parquet file, a folder or a hub id)"
+                    f"--eval-data: {', '.join(needing)} needs held-out conversations (a "
+                    ".jsonl/.json/.parquet file, a folder or a hub id; or --tool-data with "
+                    "--eval-fraction)"
                 )
+
+    def held_out(self) -> list:
+        """The user's held-out conversations (canonical rows) to evaluate on: --eval-data, or
+        the --eval-fraction of --tool-data, read with --format and --data-dir."""
+        from citi.data.user_data import held_out_conversations
+
+        return held_out_conversations(
+            self.tool_data,
+            self.eval_data,
+            self.eval_fraction,
+            data_dir=self.data_dir,
+            fmt=self.format,
+        )
+
+    def eval_source(self):
+        """What the tool-calls task reads: rows given from Python as they are, else a function
+        reading the held-out conversations when the task runs."""
+        if self.eval_data is None and self.eval_fraction is None:
+            return None
+        if self.eval_data is not None and not isinstance(self.eval_data, str):
+            return self.eval_data
+        return self.held_out
 
     def limit_of(self, task: str) -> int | None:
         return (self.task_limits or {}).get(task, self.limit)

@@ -188,7 +188,7 @@ def evaluate_config(config, out_dir: str | Path, loaded=None, variant=None, judg
         precision=config.precision,
         task_limits=config.task_limits,
         unsafe_code=config.unsafe_code,
-        eval_data=config.eval_data,
+        eval_data=config.eval_source(),
         chat_template=config.chat_template,
     )
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from citi.components import list_components
-from citi.data import PaddingCollator, dataset_files, encode_all, load_dataset
+from citi.data import PaddingCollator, dataset_files, encode_all
+from citi.data.chat_template import chat_template_for
+from citi.data.labels import EncodeStats
+from citi.data.user_data import check_user_options, is_named, load_examples
 from citi.errors import CitiError, ConfigError
 from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
 from citi.io import read_json, write_json_atomic
@@ -58,6 +61,13 @@ class ImportanceConfig:
     dtype: str = "auto"
     precision: str = "auto"  # fp32 or bf16 autocast (float64 sums either way); see citi.precision
     device: str | None = None
+    # A user's data (an ability's dataset given as a file, folder or hub id; see
+    # citi.data.user_data): its format, the supervised turns, a chat template file, and the
+    # share of the tool data held out for evaluation (never scored here).
+    format: str = "auto"
+    supervise: str = "all"
+    chat_template: str | None = None
+    eval_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.abilities, dict) or not self.abilities:
@@ -82,6 +92,7 @@ class ImportanceConfig:
         if not 0 < self.molora_ratio < 1:
             raise ConfigError(f"--molora-ratio: must be in (0, 1), got {self.molora_ratio}")
         check_precision(self.precision)
+        check_user_options(self.format, self.supervise, self.eval_fraction)
         if not 0 <= self.uco_ratio < 1:
             raise ConfigError(f"--uco-ratio: must be in [0, 1), got {self.uco_ratio}")
 
@@ -97,6 +108,13 @@ class ImportanceConfig:
             dtype=self.dtype,
             precision=self.precision,
         )
+        if not is_named(self.abilities[ability]):  # settings that change a user source's rows
+            parts.update(
+                format=self.format,
+                supervise=self.supervise,
+                chat_template=self.chat_template,
+                eval_fraction=self.eval_fraction if ability == self.tool_ability else None,
+            )
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -113,12 +131,35 @@ def parse_abilities(text: str) -> dict[str, str]:
     return out
 
 
+def ability_examples(config: ImportanceConfig, ability: str) -> list:
+    """The seeded sample an ability is scored on. A user's tool data gives its tool rows, less
+    the conversations held out for evaluation; the same rows training uses."""
+    tool = ability == config.tool_ability
+    return load_examples(
+        config.abilities[ability],
+        ability,
+        data_dir=config.data_dir,
+        fmt=config.format,
+        supervise=config.supervise,
+        eval_fraction=config.eval_fraction if tool else None,
+        limit=config.samples,
+        seed=config.seed,
+        where="--tool-data" if tool else "--general-data",
+        tool_only=tool,
+    )
+
+
 def _score_ability(loaded, config: ImportanceConfig, ability: str, components: list[str]) -> dict:
     name = config.abilities[ability]
-    examples = load_dataset(name, config.data_dir, limit=config.samples, seed=config.seed)
-    encoded = encode_all(loaded.tokenizer, examples, config.max_length)
+    examples = ability_examples(config, ability)
+    template = chat_template_for(loaded.tokenizer, config.chat_template)
+    stats = EncodeStats()
+    encoded = encode_all(loaded.tokenizer, examples, config.max_length, template, stats)
     if not encoded:
-        raise ConfigError(f"--abilities: dataset {name!r} has no examples with a supervised answer")
+        too_long = f" ({len(stats.dropped)} longer than --max-length)" if stats.dropped else ""
+        raise ConfigError(
+            f"--abilities: dataset {name!r} has no examples with a supervised answer{too_long}"
+        )
     # Scores are sums over examples, so order is free: sort by length to minimise padding.
     encoded.sort(key=lambda e: len(e.input_ids))
     collate = PaddingCollator(loaded.tokenizer.pad_token_id)
@@ -138,6 +179,7 @@ def _score_ability(loaded, config: ImportanceConfig, ability: str, components: l
         "tokens": sum(len(e.input_ids) for e in encoded),
         "label_tokens": sum(sum(t != -100 for t in e.labels) for e in encoded),
         "seconds": round(time.perf_counter() - start, 2),
+        **({"conversations": stats.to_dict()} if stats.rows else {}),
         "scores": {s: hooks.scores(s) for s in SCORES},
     }
 
@@ -237,9 +279,10 @@ def run_importance(config: ImportanceConfig, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     # Fail on a missing dataset before any model is loaded or any ability is scored.
     for dataset in config.abilities.values():
-        dataset_files(dataset, config.data_dir)
+        if is_named(dataset):
+            dataset_files(dataset, config.data_dir)
     for ability, dataset in config.abilities.items():
-        sample = load_dataset(dataset, config.data_dir, limit=config.samples, seed=config.seed)
+        sample = ability_examples(config, ability)
         if not any(e.target is not None for e in sample):
             raise ConfigError(
                 f"--abilities: {ability}={dataset} has no reference answers to score with"

@@ -179,3 +179,17 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model=model, tokenizer=tokenizer, name=spec, source=source)
+
+
+def load_tokenizer(spec: str = DEFAULT_MODEL):
+    """Only the tokenizer of a model spec (as :func:`load_model` resolves it): for commands
+    that render text but run no model, such as ``citi data show``."""
+    kind, source, _ = _resolve_source(spec)
+    if kind == "tiny":
+        from citi.models.tiny import byte_tokenizer
+
+        return byte_tokenizer()
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        raise CitiError(f"--model: cannot load {spec!r}: {str(err).splitlines()[0]}") from None

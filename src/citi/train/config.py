@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from citi.data.user_data import check_user_options
 from citi.errors import ConfigError
 from citi.models.loader import DEFAULT_MODEL
 from citi.molora.config import MoloraConfig
@@ -28,9 +29,18 @@ class TrainConfig:
     model: str = DEFAULT_MODEL
     selection: str | None = None  # selection.json from `citi importance`
     data_dir: str | None = None
+    # A named dataset or a user's file/folder/hub id (--tool-data; see citi.data.user_data).
     tool_dataset: str = "apibank-train"
     tool_limit: int | None = None  # None: all tool examples
     general: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENERAL))
+    # User data: its format (auto: recognised per file), which assistant turns are supervised,
+    # a Jinja chat template file overriding citi's choice, and the held-out evaluation data
+    # (--eval-data SRC, or --eval-fraction F of the tool data's conversations).
+    format: str = "auto"
+    supervise: str = "all"
+    chat_template: str | None = None
+    eval_data: str | None = None
+    eval_fraction: float | None = None
     mix: bool | None = None  # None: the method's default (mixed for CITI and ablations)
     mix_per_source: int = 5000
     max_length: int = 1024
@@ -123,6 +133,7 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed: must be an integer >= 0, got {self.seed!r}")
         check_precision(self.precision)
+        check_user_options(self.format, self.supervise, self.eval_fraction, self.eval_data)
         if self.sharding not in ("none", "fsdp"):
             raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
         self.molora_config()  # validates the MOLoRA fields
