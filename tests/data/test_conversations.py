@@ -194,3 +194,10 @@ def test_empty_missing_and_offline_sources(tmp_path, monkeypatch):
         load_conversations("someone/not-a-dataset")
     with pytest.raises(ConfigError, match="--format"):
         load_conversations(empty, "csv")
+
+
+def test_a_100k_row_file_loads(tmp_path):
+    row = {"messages": [{"role": "user", "content": "hé"}, {"role": "assistant", "content": "ok"}]}
+    path = td.write_jsonl(tmp_path / "big.jsonl", [row] * 100_000)
+    convs = load_conversations(path)
+    assert len(convs) == 100_000 and convs[-1].where == f"{path}:100000"

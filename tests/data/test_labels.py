@@ -118,3 +118,15 @@ def test_named_example_path_is_unchanged(tiny_llama):
     ex = single_turn("hi", "yo", task_type=0, ability="instruction", source="t")
     enc = encode(tok, ex, 128)
     assert _runs(tok, enc) == ["yo<|im_end|>"]
+
+
+def test_a_long_conversation_keeps_every_turn(tiny_llama):
+    tok = tiny_llama.tokenizer
+    messages = []
+    for i in range(60):
+        messages += [
+            {"role": "user", "content": f"q{i} ünï"},
+            {"role": "assistant", "content": f"a{i} ✓"},
+        ]
+    enc = encode(tok, _example({"messages": messages}), max_length=100_000)
+    assert _runs(tok, enc) == [f"a{i} ✓<|im_end|>" for i in range(60)]
