@@ -128,7 +128,14 @@ def changed_settings(
         raise ConfigError(f"{path}: expected a mapping of settings")
     # Compared as they would be saved, so tuples and lists (or YAML's own types) do not differ.
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
-    changed = [k for k in now if k not in may_change and saved.get(k) != now[k]]
+    # A field added after the config was saved counts as its default (same settings as then).
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(config)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+    defaults = yaml.safe_load(yaml.safe_dump(defaults, sort_keys=False))
+    changed = [k for k in now if k not in may_change and saved.get(k, defaults.get(k)) != now[k]]
     if not changed:
         return None
     return "; ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4]) + (
