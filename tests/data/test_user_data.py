@@ -112,3 +112,18 @@ def test_importance_then_citi_and_lora_from_a_user_jsonl(user_files, tmp_path):
         assert [e["after"] for e in summary["eval"]][0] == "base"
         assert "tool-heldout" in summary["eval"][0]["loss"]
         assert (out / "final").is_dir()
+
+
+def test_eval_config_passes_the_same_held_out_split(user_files):
+    from citi.evaluation.config import EvalConfig
+
+    tools, _ = user_files
+    config = EvalConfig(tasks=["gsm8k"], tool_data=str(tools), eval_fraction=0.25)
+    held = config.held_out()
+    assert [c.where for c in held] == [
+        c.where for c in held_out_conversations(str(tools), None, 0.25)
+    ]
+    with pytest.raises(ConfigError, match="--eval-fraction: needs --tool-data"):
+        EvalConfig(tasks=["gsm8k"], eval_fraction=0.25)
+    with pytest.raises(ConfigError, match="give one of them"):
+        EvalConfig(tasks=["gsm8k"], tool_data=str(tools), eval_fraction=0.25, eval_data=str(tools))
