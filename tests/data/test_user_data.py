@@ -77,7 +77,7 @@ def test_bad_user_data_is_one_line_and_nothing_written(tmp_path, capsys):
     assert main(["data", "convert", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"citi: error: SRC {bad}: {bad}:2: field 'messages': the conversation has no assistant turn"
+        f"citi: error: {bad}:2: field 'messages': the conversation has no assistant turn"
     ]
     assert not out.exists()
 

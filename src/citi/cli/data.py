@@ -118,7 +118,7 @@ def show_conversations(args: argparse.Namespace) -> int:
     from citi.data.user_data import load_source_conversations
     from citi.models.loader import load_tokenizer
 
-    conversations = load_source_conversations(args.name, args.data_dir, args.format, "SRC")
+    conversations = load_source_conversations(args.name, args.data_dir, args.format, None)
     tokenizer = load_tokenizer(args.model)
     template = chat_template_for(tokenizer, args.chat_template)
     shown = to_examples(conversations[: args.n], "tool", args.name, args.supervise)
@@ -144,7 +144,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from citi.data.conversations import write_conversations
     from citi.data.user_data import load_source_conversations
 
-    conversations = load_source_conversations(args.src, args.data_dir, args.format, "SRC")
+    conversations = load_source_conversations(args.src, args.data_dir, args.format, None)
     write_conversations(conversations, args.out)
     tools = sum(c.is_tool for c in conversations)
     console.print(

@@ -58,16 +58,26 @@ def _columnar(dataset, label: str) -> Iterator[tuple[str, Any]]:
 
 
 def _hub(src: str) -> Iterator[tuple[str, Any]]:
-    try:
-        import datasets
+    import os
 
+    import datasets
+    import huggingface_hub
+
+    hub_logs = huggingface_hub.utils.logging.get_verbosity()
+    huggingface_hub.utils.logging.set_verbosity_error()  # no retry warnings: one error line
+    try:
+        if not os.environ.get("HF_HUB_OFFLINE"):
+            # One quick request first: load_dataset retries an unreachable hub for ~30 s.
+            huggingface_hub.dataset_info(src, timeout=10)
         dataset = datasets.load_dataset(src, split="train")
-    except Exception as err:  # datasets raises many types for "cannot reach / no such dataset"
+    except Exception as err:  # the hub and datasets raise many types for "cannot reach / no such"
         reason = " ".join(str(err).split())[:160]
         raise DataError(
             f"{src}: cannot load this hub dataset (offline, or no such dataset?): {reason}; "
             f"download it where there is internet and pass the file or save_to_disk folder"
         ) from None
+    finally:
+        huggingface_hub.utils.logging.set_verbosity(hub_logs)
     yield from _columnar(dataset, src)
 
 

@@ -61,12 +61,13 @@ def parse_general_data(values: list[str], option: str = "--general-data") -> dic
 
 
 def load_source_conversations(
-    src: str, data_dir: str | None, fmt: str, where: str
+    src: str, data_dir: str | None, fmt: str, where: str | None
 ) -> list[Conversation]:
+    """A user source's conversations; errors start with the option ``where`` it came from."""
     path = source_path(src, data_dir)
     if not Path(path).exists() and "/" not in src and "." not in src:
         get_spec(src)  # a bare name: an unknown dataset, with the closest known one
-    return load_conversations(path, fmt, where=f"{where} {src}")
+    return load_conversations(path, fmt, where=where)
 
 
 def load_examples(
