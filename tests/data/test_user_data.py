@@ -112,6 +112,30 @@ def test_importance_then_citi_and_lora_from_a_user_jsonl(user_files, tmp_path):
         assert [e["after"] for e in summary["eval"]][0] == "base"
         assert "tool-heldout" in summary["eval"][0]["loss"]
         assert (out / "final").is_dir()
+    # The same held-out conversations reach the tool-calls task.
+    evaluation = tmp_path / "eval"
+    args = [
+        "eval",
+        "--model",
+        "tiny-llama",
+        "--adapter",
+        str(tmp_path / "lora"),
+        "--tasks",
+        "tool-calls",
+    ]
+    args += [
+        "--tool-data",
+        str(tools),
+        "--eval-fraction",
+        "0.25",
+        "--limit",
+        "2",
+        "--precision",
+        "fp32",
+    ]
+    assert main([*args, "--out", str(evaluation)]) == 0
+    results = json.loads((evaluation / "results.json").read_text())
+    assert "tool-calls" in json.dumps(results)
 
 
 def test_eval_config_passes_the_same_held_out_split(user_files):
