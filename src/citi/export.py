@@ -23,6 +23,7 @@ import torch
 
 from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_kind, read_adapter_config
 from citi.errors import CitiError
+from citi.export_serving import prepare_for_serving, run_chat_template, serving_card
 from citi.io import atomic_path, read_json, regular_file_inside
 
 ADAPTER_SUBDIR = "adapter"
@@ -180,6 +181,7 @@ def export_run(
     if adapter and config is None:
         raise CitiError(f"{adapter_dir / ADAPTER_CONFIG}: adapter tensors but no adapter settings")
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    _prepare_for_serving(loaded, config_yaml)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         if config is not None:
@@ -191,6 +193,7 @@ def export_run(
             shutil.copyfile(config_yaml, tmp / "citi_config.yaml")
         summary = read_summary(summary_path) if summary_path is not None else {}
         card = model_card(meta, summary, evals, base_model_id, config is not None)
+        card += "\n".join(serving_card(base_model_id, bool(meta.get("molora"))))
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return out
 
@@ -230,6 +233,15 @@ def _summary_problem(summary) -> str | None:
         if not isinstance(record, dict) or not number_map(record.get("loss")):
             return f"'eval'[{i}] must be an object whose 'loss' maps datasets to numbers"
     return None
+
+
+def _prepare_for_serving(loaded, config_yaml: Path | None) -> None:
+    """The run's chat template, call parser and end-of-turn token onto the tokenizer and the
+    generation config before they are saved (see citi.export_serving)."""
+    from citi.data.chat_template import chat_template_for
+
+    template = chat_template_for(loaded.tokenizer, run_chat_template(config_yaml))
+    prepare_for_serving(loaded.tokenizer, loaded.model, template)
 
 
 def _read_results(path: Path) -> dict:
