@@ -24,11 +24,24 @@ from citi.cli import (
     lm_eval,
     plan,
     reproduce,
+    serve,
     train,
 )
 from citi.errors import CitiError
 
-SUBCOMMANDS = [info, data, importance, analyze, train, evaluate, lm_eval, export, reproduce, plan]
+SUBCOMMANDS = [
+    info,
+    data,
+    importance,
+    analyze,
+    train,
+    evaluate,
+    lm_eval,
+    export,
+    serve,
+    reproduce,
+    plan,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
