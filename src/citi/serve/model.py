@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from citi.errors import CitiError
 
 
@@ -84,7 +85,7 @@ def load_served(
             except Exception as err:  # PEFT's errors (missing tensors, unknown type) as one line
                 raise CitiError(f"{path / 'adapter'}: PEFT cannot load it ({err})") from None
     elif path.is_dir() and any(
-        (d / "adapter_config.json").is_file() and (d / "adapter_model.safetensors").is_file()
+        (d / ADAPTER_CONFIG).is_file() and (d / ADAPTER_WEIGHTS).is_file()
         for d in (path, path / "final")
     ):
         from citi.adapters import read_adapter_config
