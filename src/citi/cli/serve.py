@@ -36,6 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_address(host: str, port: int) -> None:
+    """Fail before the model loads when the address cannot be listened on (taken, unknown)."""
+    import socket
+
+    from citi.errors import ConfigError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        reason = err.strerror or err
+        raise ConfigError(f"--host/--port: cannot listen on {host}:{port} ({reason})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from citi.errors import ConfigError
 
@@ -45,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port: must be 0-65535, got {args.port}")
     if args.batch_window < 0:
         raise ConfigError(f"--batch-window: must be >= 0, got {args.batch_window}")
+    _check_address(args.host, args.port)
     import uvicorn
 
     from citi.models.loader import check_device
