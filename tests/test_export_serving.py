@@ -4,6 +4,7 @@ response template transformers parses calls with, and the end-of-turn token amon
 import json
 
 import pytest
+import torch
 from transformers import AutoTokenizer, GenerationConfig
 
 from citi.cli.main import main
@@ -31,12 +32,17 @@ CALLS = [
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory, data_dir, selection_file):
+def trained(tmp_path_factory, data_dir, selection_file):
     run = tmp_path_factory.mktemp("citi") / "run"
     Trainer(small_config(data_dir, selection_file, method="citi"), run).run()
     out = tmp_path_factory.mktemp("export") / "model"
     assert main(["export", str(run), "--out", str(out)]) == 0
-    return out
+    return run, out
+
+
+@pytest.fixture(scope="module")
+def export(trained):
+    return trained[1]
 
 
 def test_exported_template_renders_a_gold_call_that_parses_back_to_the_same_call(export):
@@ -76,3 +82,18 @@ def test_export_puts_the_end_of_turn_token_among_the_eos_ids_and_serving_in_the_
     assert config["response_template"]["fields"]["tool_calls"]["close"] == "</tool_call>"
     card = (export / "README.md").read_text()
     assert f"citi serve {export}" in card and "tool_calls" in card
+
+
+def test_citi_serve_loads_the_export_as_the_same_model_and_template_as_the_run(trained):
+    from citi.serve.model import load_served
+
+    run, export = trained
+    from_export, from_run = load_served(str(export)), load_served(str(run))
+    assert from_export.template == from_run.template
+    assert from_export.hermes_calls and from_export.stop_ids == from_run.stop_ids
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11]])
+    with torch.no_grad():
+        expected = from_run.model(ids).logits
+        torch.testing.assert_close(from_export.model(ids).logits, expected, rtol=0, atol=1e-6)
+        base = load_served("tiny-llama").model(ids).logits
+    assert not torch.allclose(base, expected)  # the adapter is really applied
