@@ -185,6 +185,11 @@ def test_plain_chat_streamed_and_not_agree_and_stop_and_max_tokens_hold(client):
         )
         assert stopped.choices[0].message.content == text[: text.find(stop)]
         assert stopped.choices[0].finish_reason == "stop"
+        streamed = client.chat.completions.create(
+            model="tiny", messages=ASK, max_tokens=12, stop=stop, stream=True
+        )
+        chunks = [c.choices[0] for c in streamed if c.choices]
+        assert "".join(c.delta.content or "" for c in chunks) == text[: text.find(stop)]
     seeded = [
         client.chat.completions.create(
             model="tiny", messages=ASK, max_tokens=8, temperature=1.0, top_p=0.9, seed=3

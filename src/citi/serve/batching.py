@@ -47,6 +47,14 @@ class Job:
         self.emit(("done", self.text, reason, len(self.generated)))
 
 
+def _stop_start(text: str, stops: list[str]) -> int:
+    """How many characters at the end of ``text`` may be the start of a stop string (held back
+    from streaming until the next token tells)."""
+    return max(
+        (k for s in stops for k in range(len(s) - 1, 0, -1) if text.endswith(s[:k])), default=0
+    )
+
+
 class _Rows(StoppingCriteria):
     """Per-row bookkeeping after each new token; returns which rows are finished."""
 
@@ -71,7 +79,7 @@ class _Rows(StoppingCriteria):
         if job.cancelled.is_set():
             return job.finish("cancelled")
         if job.streaming and job.text == text:
-            job.emit(("text", text))
+            job.emit(("text", text[: len(text) - _stop_start(text, job.stop)]))
 
     def __call__(self, input_ids, scores, **kwargs):
         last = input_ids[:, -1].tolist()
