@@ -10,7 +10,9 @@ completion tokens/s, p50/p95 latency, errors, the server's largest batch and its
 after each level (memory flat over the run), then tokens/s at the largest N over N = 1 (target
 >= 3x: batching works). With --transformers-serve the same requests also go through
 ``transformers serve`` on the same base weights (which must be a folder it can load), and the
-ratio of citi's tokens/s to its tokens/s is printed (target >= 0.9).
+ratio of citi's tokens/s to its tokens/s is printed (target >= 0.9). transformers serve
+renders with the model's own template, which for SmolLM2 drops the tools: compare with --plain
+(no tools) so both servers see the same prompts.
 """
 
 from __future__ import annotations
@@ -105,14 +107,16 @@ def start(command: list[str], port: int, wait: float = 600):
     sys.exit("server did not come up")
 
 
-def run_level(client, model: str, prompts: list[str], clients: int, max_tokens: int) -> dict:
+def run_level(
+    client, model: str, prompts: list[str], clients: int, max_tokens: int, tools=TOOLS
+) -> dict:
     def one(question: str):
         t0 = time.perf_counter()
         try:
             reply = client.chat.completions.create(
                 model=model,
                 messages=[{"role": "user", "content": question}],
-                tools=TOOLS,
+                **({"tools": tools} if tools else {}),
                 max_tokens=max_tokens,
                 temperature=0,
             )
@@ -154,7 +158,14 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--transformers-serve", action="store_true")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="send no tools (a model whose template drops tools, like SmolLM2's, then gets the "
+        "same prompt from both servers)",
+    )
     args = parser.parse_args()
+    tools = None if args.plain else TOOLS
     levels = [int(n) for n in args.clients.split(",")]
     prompts = questions(args.requests)
 
@@ -165,10 +176,10 @@ def main() -> None:
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
     rows = []
     try:
-        run_level(client, "bench", prompts[:2], 1, args.max_tokens)  # warm up
+        run_level(client, "bench", prompts[:2], 1, args.max_tokens, tools)  # warm up
         for n in levels:
             before = _rss_mb(server.pid)
-            row = run_level(client, "bench", prompts, n, args.max_tokens)
+            row = run_level(client, "bench", prompts, n, args.max_tokens, tools)
             row.update(rss_before_mb=round(before), rss_after_mb=round(_rss_mb(server.pid)))
             row["largest_batch"] = health(port)["largest_batch"]
             rows.append(row)
@@ -182,10 +193,10 @@ def main() -> None:
         f"{last['tokens_per_s'] / max(first['tokens_per_s'], 1e-9):.2f}x (target >= 3)"
     )
     if args.transformers_serve:
-        compare(args, prompts, levels[-1], last)
+        compare(args, prompts, levels[-1], last, tools)
 
 
-def compare(args, prompts, clients: int, citi_row: dict) -> None:
+def compare(args, prompts, clients: int, citi_row: dict, tools) -> None:
     """The same requests through ``transformers serve`` on the same base weights."""
     import openai
 
@@ -199,8 +210,8 @@ def compare(args, prompts, clients: int, citi_row: dict) -> None:
     server = start(command, port)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
     try:
-        run_level(client, source, prompts[:2], 1, args.max_tokens)
-        row = run_level(client, source, prompts, clients, args.max_tokens)
+        run_level(client, source, prompts[:2], 1, args.max_tokens, tools)
+        row = run_level(client, source, prompts, clients, args.max_tokens, tools)
     finally:
         server.terminate()
         server.wait(30)
