@@ -2,10 +2,11 @@
 transformers' ``generate``.
 
 One worker thread owns the model. It takes the oldest waiting request, waits ``window`` seconds
-for more with the same sampling settings (greedy requests all batch together; sampled ones
-batch with the same temperature, top_p and seed), up to ``max_batch``, and generates them as
-one left-padded batch. A stopping criterion called after every token reports each row's text
-as it grows (for streaming) and ends each row on its own: at an EOS or end-of-turn token, a
+(longer while requests keep arriving, ten windows at most) for more with the same sampling
+settings (greedy requests all batch together; sampled ones batch with the same temperature,
+top_p and seed), up to ``max_batch``, and generates them as one left-padded batch. A
+stopping criterion called after every token reports each row's text as it grows (for
+streaming) and ends each row on its own: at an EOS or end-of-turn token, a
 ``stop`` string, its own ``max_tokens``, or its client going away. Requests that come while a
 batch runs wait for the next one.
 """
@@ -118,13 +119,19 @@ class Batcher:
             if self._closed:
                 return None
             kind = self._pending[0].sampling
-            deadline = time.monotonic() + self.window
+            # A burst of requests is taken whole: each arrival gives the next one another
+            # window, up to ten windows in all.
+            start = time.monotonic()
+            deadline, seen = start + self.window, 0
             while True:
                 same = [j for j in self._pending if j.sampling == kind]
-                left = deadline - time.monotonic()
-                if len(same) >= self.max_batch or left <= 0:
+                now = time.monotonic()
+                if len(same) > seen:
+                    deadline = min(start + 10 * self.window, now + self.window)
+                    seen = len(same)
+                if len(same) >= self.max_batch or now >= deadline:
                     break
-                self._cond.wait(left)
+                self._cond.wait(deadline - now)
             batch = same[: self.max_batch]
             for job in batch:
                 self._pending.remove(job)
