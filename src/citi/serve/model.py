@@ -90,15 +90,14 @@ def load_served(
     ):
         from citi.adapters import read_adapter_config
         from citi.evaluation.runner import load_for_eval
-        from citi.export import find_adapter_dir
+        from citi.export import find_adapter_dir, run_root
 
         adapter_dir = find_adapter_dir(path)
         meta = read_adapter_config(adapter_dir)
         precision = "bf16" if dtype == "bfloat16" else "fp32"
         loaded = load_for_eval(meta["base_model"], str(adapter_dir), dtype, device, precision)
         model = loaded.model
-        run_dir = adapter_dir.parent if adapter_dir.name == "final" else adapter_dir
-        override = run_chat_template(run_dir)
+        override = run_chat_template(run_root(adapter_dir) / "config.yaml")
     else:
         loaded = load_model(source, dtype=dtype, device=device)
         model = loaded.model
