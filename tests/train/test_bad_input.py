@@ -130,13 +130,9 @@ def test_train_cli_rejects_nonsense_before_any_work(
 def test_resume_with_changed_settings_is_refused_unless_forced(
     tmp_path, data_dir, selection_file, capsys
 ):
-    from citi.train.loop import Interrupted
-
     out = tmp_path / "run"
-    trainer = Trainer(small_config(data_dir, selection_file, method="lora", save_every=1), out)
-    trainer.stop_after_steps = 1
-    with pytest.raises(Interrupted):
-        trainer.run()
+    config = small_config(data_dir, selection_file, method="lora", save_every=1, max_steps=1)
+    assert Trainer(config, out).run()["paused_at_step"] == 1
     argv = ["train", "--method", "lora", "--model", "tiny-llama", "--data-dir", str(data_dir)]
     argv += ["--mix-per-source", "3", "--max-length", "160", "--batch-size", "2"]
     argv += ["--grad-accum", "2", "--seed", "7", "--save-every", "1", "--precision", "fp32"]

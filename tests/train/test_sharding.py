@@ -73,7 +73,8 @@ def test_sharded_run_interrupted_and_resumed_ends_with_the_uninterrupted_adapter
 ):
     config = small_config(data_dir, selection_file, lr=LR["citi"], sharding="fsdp", save_every=2)
     _torchrun(config, tmp_path / "whole")
-    _torchrun(config, tmp_path / "resumed", {"stop_after": 7})  # inside stage MI
+    paused = dataclasses.replace(config, max_steps=7)  # inside stage MI
+    _torchrun(paused, tmp_path / "resumed")
     progress = json.loads((tmp_path / "resumed" / "checkpoint" / "progress.json").read_text())
     assert progress["sharded"] and progress["world_size"] == 2 and progress["micro"] > 0
     assert not (tmp_path / "resumed" / "final").exists()

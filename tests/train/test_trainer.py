@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from citi.config import load_yaml_config
 from citi.errors import CitiError, ConfigError
 from citi.models import load_model
 from citi.train.config import TrainConfig
-from citi.train.loop import Interrupted, Trainer
+from citi.train.loop import Trainer
 from citi.train.methods import METHODS
 from tests.helpers import small_config
 
@@ -74,10 +75,9 @@ def test_saved_adapter_reproduces_the_trained_model(tmp_path, data_dir, selectio
 def test_resume_gives_the_same_weights(tmp_path, data_dir, selection_file):
     config = small_config(data_dir, selection_file, save_every=1)
     Trainer(config, tmp_path / "full").run()
-    interrupted = Trainer(config, tmp_path / "cut")
-    interrupted.stop_after_steps = 9  # inside stage 2 (stage 1 has 5 steps)
-    with pytest.raises(Interrupted):
-        interrupted.run()
+    cut = dataclasses.replace(config, max_steps=9)  # inside stage 2 (stage 1 has 5 steps)
+    assert Trainer(cut, tmp_path / "cut").run()["paused_at_step"] == 9
+    assert not (tmp_path / "cut" / "final").exists()
     assert json.loads((tmp_path / "cut" / "checkpoint" / "progress.json").read_text())["stage"] == 1
     with pytest.raises(CitiError, match="--resume"):
         Trainer(config, tmp_path / "cut").run()

@@ -61,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-grad-norm", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--save-every", type=int, help="optimizer steps between checkpoints")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        help="pause after N optimizer steps in all, with a checkpoint; --resume continues",
+    )
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
         "--sharding",
@@ -152,6 +157,7 @@ def config_from_args(args: argparse.Namespace):
         "max_grad_norm",
         "seed",
         "save_every",
+        "max_steps",
         "gradient_checkpointing",
         "sharding",
         "eval_limit",
@@ -219,6 +225,12 @@ def run_train(args: argparse.Namespace) -> int:
     summary = Trainer(config, args.out).run(resume=args.resume, force=args.force)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # one report per run, not one per process
+    if "paused_at_step" in summary:
+        console.print(
+            f"paused after {summary['paused_at_step']} optimizer steps (--max-steps); "
+            f"continue with --resume (checkpoint in {summary['checkpoint']})"
+        )
+        return 0
     console.print(
         f"trained {config.method}: {summary['global_steps']} optimizer steps; "
         f"trainable parameters per stage {summary['trainable_parameters']}"

@@ -56,6 +56,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 42
     save_every: int = 200  # optimizer steps between checkpoints (0: only at stage ends)
+    # Pause after this many optimizer steps in all, with a checkpoint: --resume (without it, or
+    # with a larger one) continues exactly as if the run had not stopped. None: run to the end.
+    max_steps: int | None = None
     gradient_checkpointing: bool = False
     sharding: str = "none"  # "fsdp": FSDP2 over all processes (citi.train.sharding)
     eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
@@ -111,6 +114,12 @@ class TrainConfig:
             for f in self.snapshots
         ):
             raise ConfigError(f"--snapshots: fractions in (0, 1), got {self.snapshots!r}")
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, int)
+            or self.max_steps < 1
+        ):
+            raise ConfigError(f"--max-steps: must be an integer >= 1, got {self.max_steps!r}")
         if not isinstance(self.validation, int) or self.validation < 0:
             raise ConfigError(f"--validation: must be an integer >= 0, got {self.validation!r}")
         if self.tool_limit is not None and (
@@ -136,7 +145,7 @@ class TrainConfig:
         check_user_options(self.format, self.supervise, self.eval_fraction, self.eval_data)
         if self.sharding not in ("none", "fsdp"):
             raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
-        self.molora_config()  # validates the MOLoRA fields
+        self._molora = self._build_molora_config()  # validates the MOLoRA fields, once
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"--lr-schedule: choose {' or '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
@@ -152,6 +161,10 @@ class TrainConfig:
         return self.method_spec.mix if self.mix is None else self.mix
 
     def molora_config(self) -> MoloraConfig:
+        """The MOLoRA settings: ``molora`` over the method's null-expert default."""
+        return self._molora
+
+    def _build_molora_config(self) -> MoloraConfig:
         values = dict(self.molora)
         values.setdefault("null_expert", self.method_spec.null_expert)
         try:

@@ -5,7 +5,7 @@ freezes everything but its parameter group, builds a fresh AdamW and cosine sche
 micro-batches over its epochs (a seeded permutation per epoch, sharded across processes), with
 gradient accumulation, clipping, and a checkpoint every ``save_every`` optimizer steps and at the
 end of the stage. ``resume=True`` continues from the last checkpoint and never repeats a finished
-stage.
+stage; ``max_steps`` pauses a run with a checkpoint. docs/guides/training.md has the shape.
 """
 
 from __future__ import annotations
@@ -30,15 +30,9 @@ from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss, mean_label_loss
 from citi.models.loader import check_device
-from citi.molora import (
-    RouterPretrainingLoss,
-    experts_are_zero,
-    routing_context,
-    routing_loss,
-)
+from citi.molora import RouterPretrainingLoss, experts_are_zero, routing_context
 from citi.precision import autocast, resolve_precision, training_attention
-from citi.train import sharding
-from citi.train.checkpoint import load_checkpoint, load_optimizer, read_progress, save_checkpoint
+from citi.train.checkpoint import read_progress
 from citi.train.config import TrainConfig
 from citi.train.data import build_eval_data, build_training_data, epoch_order
 from citi.train.metrics_log import check_finite, log_step
@@ -48,17 +42,19 @@ from citi.train.setup import (
     RunState,
     build_model,
     check_same_config,
-    is_trained,
     load_selection,
     run_summary,
 )
-
-
-class Interrupted(Exception):
-    """Raised by ``stop_after_steps`` to simulate an interruption in tests."""
+from citi.train.stage import StageRun, micro_batch_losses
+from citi.train.strategy import make_strategy
 
 
 class Trainer:
+    """A run of a method's stages; each stage is torchtune's recipe shape: set the optimizer
+    up (:meth:`_setup_stage`), accumulate micro-batches (:meth:`_accumulate`), take the
+    optimizer step (:meth:`_optimizer_step`). How processes share the model (one process, DDP
+    or FSDP2) is the strategy's business (citi.train.strategy), chosen here once."""
+
     def __init__(
         self, config: TrainConfig, out_dir: str | Path, accelerator: Accelerator | None = None
     ):
@@ -71,8 +67,7 @@ class Trainer:
         # (accelerate's mixed_precision is process-global state, fixed by the first Accelerator).
         self.precision = resolve_precision(config.precision, "cpu" if on_cpu else "cuda")
         self.accelerator = accelerator or Accelerator(cpu=config.device == "cpu")
-        sharding.refuse_accelerate_fsdp(self.accelerator)
-        self.stop_after_steps: int | None = None  # tests only
+        self.strategy = make_strategy(config.sharding, self.accelerator)
         # Stage RP without the model's backward pass (exact while B = 0); tests compare it with
         # the full backward by setting this to False.
         self.forward_only_rp = True
@@ -80,7 +75,7 @@ class Trainer:
         self.on_stage_start: list = []
         self.on_stage_end: list = []
         self.state = RunState()
-        self.sharded = config.sharding == "fsdp"
+        self.paused = False  # stopped at config.max_steps, resumable
         self.layout: dict | None = None  # how a sharded run's parameters lie (summary.json)
 
     def _stage_size(self, stage) -> tuple[int, int, int]:
@@ -98,19 +93,11 @@ class Trainer:
             steps.setdefault(min(total, max(1, round(fraction * total))), fraction)
         return steps
 
-    def _trained(self, key: str) -> bool:
-        return is_trained(key, self.built.base_keys)
-
-    def _adapter_state(self, model) -> dict | None:
-        """A sharded run's trained tensors gathered whole (every process calls this); None for
-        an unsharded run, whose main process reads them from the model itself."""
-        return sharding.gathered_state(model, self._trained) if self.sharded else None
-
     def _save_snapshot(self, model) -> None:
         fraction = self.built.snapshot_steps.get(self.state.global_step)
         if fraction is None:
             return
-        state = self._adapter_state(model)
+        state = self.strategy.gather(model)  # every process takes part
         if not self.accelerator.is_main_process:
             return
         path = self.out / "snapshots" / f"step-{self.state.global_step:05d}"
@@ -120,28 +107,27 @@ class Trainer:
 
     def _forward_only(self, stage, model) -> bool:
         """RP: only the routers' local routing loss has a gradient (see RouterPretrainingLoss)."""
-        use_rl = stage.routing_loss and self.config.molora_config().null_expert
-        # Sharded, the full backward path runs: FSDP2 reduce-scatters gradients from hooks on
-        # the layers' outputs, which a no_grad decoder pass never creates.
         return (
             self.forward_only_rp
-            and not self.sharded
+            and self.strategy.allows_forward_only
             and stage.group == "router"
-            and use_rl
+            and stage.routing_loss
+            and self.config.molora_config().null_expert
             and experts_are_zero(model)
         )
 
-    # -- one stage -----------------------------------------------------------------------------
-    def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
-        cfg, acc = self.config, self.accelerator
+    # -- one stage: optimizer set-up, micro-batches, optimizer steps ---------------------------
+    def _setup_stage(self, index: int, stage, model, start_micro: int, resume_dir) -> StageRun:
+        """Freeze all but the stage's group; a fresh AdamW and cosine schedule (restored from
+        the checkpoint when resuming mid-stage); the loss module, prepared by the strategy."""
+        cfg = self.config
         names = group_parameter_names(model, stage.group, self.built.selection)
         params = set_trainable(model, names)
-        n_trainable = sum(p.numel() for p in params)
-        acc.print(
-            f"stage {stage.name}: training {stage.group} ({n_trainable:,} parameters), "
+        self.accelerator.print(
+            f"stage {stage.name}: training {stage.group} "
+            f"({sum(p.numel() for p in params):,} parameters), "
             f"lr {stage.lr}, {stage.epochs} epoch(s)"
         )
-        micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
         per_epoch, total_micro, total_steps = self._stage_size(stage)
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
         warmup = round(cfg.warmup_ratio * total_steps)
@@ -150,116 +136,118 @@ class Trainer:
         else:
             scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
         if resume_dir is not None and start_micro > 0:
-            if self.sharded:
-                sharding.load_sharded_optimizer(resume_dir, model, optimizer, scheduler)
-            else:
-                load_optimizer(resume_dir, optimizer, scheduler)
-        use_rl = stage.routing_loss and cfg.molora_config().null_expert
-        beta = cfg.molora_config().beta
+            self.strategy.load_optimizer(resume_dir, model, optimizer, scheduler)
         forward_only = self._forward_only(stage, model)
         loss_module = RouterPretrainingLoss(model) if forward_only else CausalLMLoss(model)
-        acc.free_memory()  # drop the previous stage's wrapper: DDP must see the new trainables
-        if self.sharded:  # FSDP2 synchronises gradients itself: no DDP wrapper
-            wrapped = loss_module
-        else:
-            wrapped, optimizer, scheduler = acc.prepare(loss_module, optimizer, scheduler)
-        wrapped.train()
+        loss_module, optimizer, scheduler = self.strategy.prepare(loss_module, optimizer, scheduler)
+        loss_module.train()
+        return StageRun(
+            index=index,
+            stage=stage,
+            params=params,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            loss_module=loss_module,
+            forward_only=forward_only,
+            use_rl=stage.routing_loss and self.config.molora_config().null_expert,
+            beta=self.config.molora_config().beta,
+            per_epoch=per_epoch,
+            total_micro=total_micro,
+            total_steps=total_steps,
+            step_start=time.perf_counter(),
+        )
+
+    def _run_stage(self, index: int, stage, model, start_micro: int, resume_dir: Path | None):
+        cfg, acc = self.config, self.accelerator
+        run = self._setup_stage(index, stage, model, start_micro, resume_dir)
+        micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
         collate = PaddingCollator(self.built.tokenizer.pad_token_id)
         bar = tqdm(
-            total=total_steps,
+            total=run.total_steps,
             initial=start_micro // cfg.grad_accum,
             desc=f"stage {stage.name}",
             disable=not acc.is_local_main_process,
         )
-        window: list[dict] = []
-        step_start = time.perf_counter()
-        for micro in range(start_micro, total_micro):
-            epoch, pos = divmod(micro, per_epoch)
+        for micro in range(start_micro, run.total_micro):
+            epoch, pos = divmod(micro, run.per_epoch)
             if pos == 0 or micro == start_micro:
                 order = epoch_order(len(self.built.encoded), cfg.seed, index, epoch, micro_size)
             first = pos * micro_size + acc.process_index * cfg.batch_size
             batch = collate([self.built.encoded[i] for i in order[first : first + cfg.batch_size]])
-            batch = {k: v.to(acc.device) for k, v in batch.items()}
-            sync = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == total_micro
-            group_start = micro // cfg.grad_accum * cfg.grad_accum
-            n_accum = min(cfg.grad_accum, total_micro - group_start)  # micro-batches this step
-            ctx = (
-                routing_context(model, batch["attention_mask"])
-                if use_rl and not forward_only
-                else contextlib.nullcontext()
-            )
-            no_sync = contextlib.nullcontext() if sync else acc.no_sync(wrapped)
-            with no_sync, ctx, autocast(self.precision, acc.device):
-                losses = self._loss_step(wrapped, model, batch, forward_only, use_rl, beta)
-                acc.backward(losses["loss"] / n_accum)
-            window.append(
-                {
-                    **{k: v.detach() if v is not None else None for k, v in losses.items()},
-                    "tokens": int(batch["attention_mask"].sum()),
-                }
-            )
-            if not sync:
+            self._accumulate(run, model, {k: v.to(acc.device) for k, v in batch.items()}, micro)
+            if not run.ends_step(micro, cfg.grad_accum):
                 continue
-            grad_norm = (
-                acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
-            )
-            if grad_norm is not None and self.sharded:
-                grad_norm = sharding.full_tensor(grad_norm)  # the norm over all shards
-            check_finite(stage, window, grad_norm, self.state.global_step, self.out / "checkpoint")
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.state.global_step += 1
-            self._save_snapshot(model)
-            record = log_step(
-                self.accelerator,
-                self.out / "metrics.jsonl",
-                self.state.global_step,
-                stage,
-                index,
-                epoch,
-                micro,
-                window,
-                grad_norm,
-                scheduler.get_last_lr()[0],
-                time.perf_counter() - step_start,
-            )
+            record = self._optimizer_step(run, model, epoch, micro)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            window, step_start = [], time.perf_counter()
-            step_in_stage = (micro + 1) // cfg.grad_accum
-            if cfg.save_every and step_in_stage % cfg.save_every == 0 and micro + 1 < total_micro:
-                self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
-            if (
-                self.stop_after_steps is not None
-                and self.state.global_step >= self.stop_after_steps
-            ):
-                self._checkpoint({"stage": index, "micro": micro + 1}, model, optimizer, scheduler)
-                bar.close()
-                raise Interrupted(f"stopped after {self.state.global_step} steps")
+            if self.paused:
+                break
         bar.close()
-        return n_trainable
+        return sum(p.numel() for p in run.params)
 
-    def _loss_step(self, wrapped, model, batch, forward_only: bool, use_rl: bool, beta: float):
-        """The losses of one micro-batch: ``loss`` (what is back-propagated), ``lm_loss`` (None
-        in forward-only RP, where the LM loss is not computed) and ``routing_loss``."""
-        if forward_only:
-            rl = wrapped(batch["input_ids"], batch["attention_mask"], batch["task_type"])
-            return {"loss": beta * rl, "lm_loss": None, "routing_loss": rl}
-        lm_loss = wrapped(batch["input_ids"], batch["attention_mask"], batch["labels"])
-        rl = routing_loss(model, batch["task_type"]) if use_rl else None
-        loss = lm_loss + beta * rl if rl is not None else lm_loss
-        return {"loss": loss, "lm_loss": lm_loss, "routing_loss": rl}
+    def _accumulate(self, run: StageRun, model, batch: dict, micro: int) -> None:
+        """Forward and backward of one micro-batch; gradients add up until the step."""
+        cfg, acc = self.config, self.accelerator
+        sync = run.ends_step(micro, cfg.grad_accum)
+        ctx = (
+            routing_context(model, batch["attention_mask"])
+            if run.use_rl and not run.forward_only
+            else contextlib.nullcontext()
+        )
+        no_sync = contextlib.nullcontext() if sync else acc.no_sync(run.loss_module)
+        with no_sync, ctx, autocast(self.precision, acc.device):
+            losses = micro_batch_losses(run, model, batch)
+            acc.backward(losses["loss"] / run.micro_in_step(micro, cfg.grad_accum))
+        run.window.append(
+            {
+                **{k: v.detach() if v is not None else None for k, v in losses.items()},
+                "tokens": int(batch["attention_mask"].sum()),
+            }
+        )
+
+    def _optimizer_step(self, run: StageRun, model, epoch: int, micro: int) -> dict:
+        """Clip, check, step, log; then a snapshot or checkpoint where one is due, and a pause
+        at ``max_steps``. Returns the step's metrics record."""
+        cfg, acc = self.config, self.accelerator
+        grad_norm = (
+            acc.clip_grad_norm_(run.params, cfg.max_grad_norm) if cfg.max_grad_norm else None
+        )
+        grad_norm = self.strategy.grad_norm(grad_norm)
+        step = self.state.global_step
+        check_finite(run.stage, run.window, grad_norm, step, self.out / "checkpoint")
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        self.state.global_step += 1
+        self._save_snapshot(model)
+        record = log_step(
+            acc,
+            self.out / "metrics.jsonl",
+            self.state.global_step,
+            run.stage,
+            run.index,
+            epoch,
+            micro,
+            run.window,
+            grad_norm,
+            run.scheduler.get_last_lr()[0],
+            time.perf_counter() - run.step_start,
+        )
+        run.window, run.step_start = [], time.perf_counter()
+        position = {"stage": run.index, "micro": micro + 1}
+        step_in_stage = (micro + 1) // cfg.grad_accum
+        if cfg.save_every and step_in_stage % cfg.save_every == 0 and micro + 1 < run.total_micro:
+            self._checkpoint(position, model, run.optimizer, run.scheduler)
+        if cfg.max_steps is not None and self.state.global_step >= cfg.max_steps:
+            self._checkpoint(position, model, run.optimizer, run.scheduler)
+            self.paused = True
+        return record
 
     def _checkpoint(self, position: dict, model, optimizer=None, scheduler=None) -> None:
-        acc, path = self.accelerator, self.out / "checkpoint"
+        acc = self.accelerator
         acc.wait_for_everyone()
         progress = self.state.progress(position)
-        if self.sharded:  # every process writes its shards
-            keep = self._trained
-            sharding.save_sharded_checkpoint(path, model, keep, progress, optimizer, scheduler)
-        elif acc.is_main_process:
-            save_checkpoint(path, model, self.built.base_keys, progress, optimizer, scheduler)
+        self.strategy.save(self.out / "checkpoint", model, progress, optimizer, scheduler)
         acc.wait_for_everyone()
 
     def _evaluate(self, model, label: str) -> None:
@@ -314,7 +302,7 @@ class Trainer:
         loaded, model, meta, base_keys = build_model(
             cfg, selection, str(acc.device), self.precision
         )
-        self.layout = sharding.shard_model(model, acc.device) if self.sharded else None
+        self.layout = self.strategy.setup_model(model, base_keys)
         encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
         self.built = RunSetup(
             selection=selection,
@@ -335,11 +323,7 @@ class Trainer:
         self.state = RunState()
         if progress is None:
             return None
-        if self.sharded:
-            sharding.check_sharded_checkpoint(ckpt, progress)
-            sharding.load_sharded_model(ckpt, model, self._trained)
-        else:
-            progress = load_checkpoint(ckpt, model)
+        progress = self.strategy.load(ckpt, model, progress)
         self.state = RunState(
             progress["global_step"],
             progress["eval"],
@@ -359,8 +343,8 @@ class Trainer:
         model, ckpt = self.built.model, self.out / "checkpoint"
         start_stage = progress["stage"] if progress else 0
         start_micro = progress["micro"] if progress else 0
-        if progress is None and (acc.is_main_process or self.sharded):
-            self._evaluate(model, "base")  # sharded: every process takes part in the forward
+        if progress is None and self.strategy.evaluates:
+            self._evaluate(model, "base")
         stages = cfg.stages()
         for index in range(start_stage, len(stages)):
             stage = stages[index]
@@ -376,17 +360,19 @@ class Trainer:
                     start_micro if index == start_stage else 0,
                     ckpt if progress is not None and index == start_stage else None,
                 )
+            if self.paused:  # at max_steps, with a checkpoint to resume from
+                return {"paused_at_step": self.state.global_step, "checkpoint": str(ckpt)}
             self.state.stage_seconds[stage.name] = round(
                 self.state.stage_seconds.get(stage.name, 0) + time.perf_counter() - t0, 2
             )
-            if acc.is_main_process or self.sharded:
+            if self.strategy.evaluates:
                 self._evaluate(model, stage.name)
             for callback in self.on_stage_end:
                 callback(stage, model)
             self._checkpoint({"stage": index + 1, "micro": 0}, model)
         acc.wait_for_everyone()
         summary = run_summary(cfg, self.state, self.built, self.precision, model, self.layout)
-        state = self._adapter_state(model)
+        state = self.strategy.gather(model)
         if acc.is_main_process:
             save_adapter(model, self.out / "final", self.built.meta, self.built.base_keys, state)
             write_json_atomic(self.out / "summary.json", summary)

@@ -55,7 +55,7 @@ class RunSetup:
 
 
 # Settings that may change between an interrupted run and its resumption without changing it.
-RESUMABLE_CHANGES = frozenset({"device", "data_dir"})
+RESUMABLE_CHANGES = frozenset({"device", "data_dir", "max_steps"})
 
 
 def check_same_config(saved_file: Path, config) -> None:
@@ -101,8 +101,9 @@ def build_model(config, selection: dict, device: str, precision: str = "fp32"):
         "uco_components": selection.get("uco", []),
     }
     if method.adapter == "molora":
-        inject_molora(model, selection["molora"], cfg.molora_config())
-        meta["molora"] = vars(cfg.molora_config()).copy()
+        molora = cfg.molora_config()
+        inject_molora(model, selection["molora"], molora)
+        meta["molora"] = vars(molora).copy()
         meta["molora_components"] = selection["molora"]
     elif method.adapter == "lora":
         comps = list_components(model)
