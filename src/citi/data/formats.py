@@ -1,5 +1,8 @@
 """Loaders of the raw public formats: each reads one file into :class:`citi.data.Example`s,
-checking every record against the small schema of its format (file, record and field named)."""
+checking every record against the small schema of its format (file, record and field named).
+
+Every loader is :func:`citi.data.records.load_records` with its format's ``Schema`` and a
+``build(index, record)`` that makes the example(s) of one record."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from citi.data.example import GENERAL, TOOL, Example, single_turn
-from citi.data.records import ListOf, read_records, require
+from citi.data.records import ListOf, Schema, load_records
 from citi.errors import DataError
 
 if TYPE_CHECKING:
@@ -29,20 +32,18 @@ def _join(instruction: str, inp: str) -> str:
 
 
 def _alpaca(path: Path, spec: DatasetSpec, answer_key: str = "output") -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, answer_key: str}, {"input": OPT_TEXT})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec.get("input", "")),
-                rec[answer_key],
-                task_type=spec.task_type,
-                ability=spec.ability,
-                source=spec.name,
-                index=i,
-            )
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            _join(rec["instruction"], rec.get("input", "")),
+            rec[answer_key],
+            task_type=spec.task_type,
+            ability=spec.ability,
+            source=spec.name,
+            index=i,
         )
-    return out
+
+    schema = Schema({"instruction": str, answer_key: str}, {"input": OPT_TEXT})
+    return load_records(path, schema, build)
 
 
 def _apis_file(path: Path, name: str) -> str | None:
@@ -51,62 +52,67 @@ def _apis_file(path: Path, name: str) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
+APIBANK_TEST = Schema({"instruction": str, "input": str, "expected_output": str})
+
+
 def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, "input": str, "expected_output": str})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec["input"]),
-                rec["expected_output"],
-                task_type=TOOL,
-                ability="tool",
-                source=spec.name,
-                file=rec.get("file"),
-                id=rec.get("id", i),
-                apis_file=_apis_file(path, "api_descriptions_at_recording.json"),
-            )
+    apis_file = _apis_file(path, "api_descriptions_at_recording.json")
+
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            _join(rec["instruction"], rec["input"]),
+            rec["expected_output"],
+            task_type=TOOL,
+            ability="tool",
+            source=spec.name,
+            file=rec.get("file"),
+            id=rec.get("id", i),
+            apis_file=apis_file,
         )
-    return out
+
+    return load_records(path, APIBANK_TEST, build)
+
+
+APIBANK_L3 = Schema({"instruction": str, "input": str, "output": str})
 
 
 def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"instruction": str, "input": str, "output": str})
-        out.append(
-            single_turn(
-                _join(rec["instruction"], rec["input"]),
-                rec["output"],
-                task_type=TOOL,
-                ability="tool",
-                source=spec.name,
-                sample_id=rec.get("sample_id"),
-                api_id=rec.get("api_id"),
-                apis_file=_apis_file(path, "api_descriptions_lv3.json"),
-            )
+    apis_file = _apis_file(path, "api_descriptions_lv3.json")
+
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            _join(rec["instruction"], rec["input"]),
+            rec["output"],
+            task_type=TOOL,
+            ability="tool",
+            source=spec.name,
+            sample_id=rec.get("sample_id"),
+            api_id=rec.get("api_id"),
+            apis_file=apis_file,
         )
-    return out
+
+    return load_records(path, APIBANK_L3, build)
+
+
+METAMATH = Schema({"query": str, "response": str})
 
 
 def _metamath(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"query": str, "response": str})
-        out.append(
-            single_turn(
-                rec["query"],
-                rec["response"],
-                task_type=GENERAL,
-                ability="math",
-                source=spec.name,
-                index=i,
-            )
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            rec["query"],
+            rec["response"],
+            task_type=GENERAL,
+            ability="math",
+            source=spec.name,
+            index=i,
         )
-    return out
+
+    return load_records(path, METAMATH, build)
 
 
 GSM8K_CALC = re.compile(r"<<[^>]*>>")
+GSM8K = Schema({"question": str, "answer": str})
 
 
 def gsm8k_final_answer(answer: str) -> str:
@@ -115,25 +121,21 @@ def gsm8k_final_answer(answer: str) -> str:
 
 
 def _gsm8k(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(path, i, rec, {"question": str, "answer": str})
+    def build(i: int, rec: dict) -> Example:
         if "####" not in rec["answer"]:
             raise DataError(f"{path}: record {i + 1}: answer has no '#### <number>' line")
-        # The calculator annotations are tool markup, not text a model should learn to write.
-        answer = GSM8K_CALC.sub("", rec["answer"])
-        out.append(
-            single_turn(
-                rec["question"],
-                answer,
-                task_type=GENERAL,
-                ability="math",
-                source=spec.name,
-                index=i,
-                final=gsm8k_final_answer(rec["answer"]),
-            )
+        return single_turn(
+            rec["question"],
+            # The calculator annotations are tool markup, not text a model should learn to write.
+            GSM8K_CALC.sub("", rec["answer"]),
+            task_type=GENERAL,
+            ability="math",
+            source=spec.name,
+            index=i,
+            final=gsm8k_final_answer(rec["answer"]),
         )
-    return out
+
+    return load_records(path, GSM8K, build)
 
 
 def _triviaqa_question(context: str) -> str:
@@ -150,144 +152,135 @@ def triviaqa_split(n: int) -> tuple[list[int], list[int]]:
     return sorted(order[n_eval:]), sorted(order[:n_eval])
 
 
+TRIVIAQA = Schema({"context": str, "answer": str}, {"aliases": ListOf(str)})
+
+
 def _triviaqa(path: Path, spec: DatasetSpec) -> list[Example]:
-    records = read_records(path)
-    train, evaluation = triviaqa_split(len(records))
-    keep = evaluation if spec.split == "eval" else train
-    out = []
-    for i in keep:
-        rec = records[i]
-        require(path, i, rec, {"context": str, "answer": str}, {"aliases": ListOf(str)})
-        aliases = rec.get("aliases") or [rec["answer"]]
-        out.append(
-            single_turn(
-                _triviaqa_question(rec["context"]),
-                rec["answer"],
-                task_type=GENERAL,
-                ability="knowledge",
-                source=spec.name,
-                index=i,
-                aliases=aliases,
-            )
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            _triviaqa_question(rec["context"]),
+            rec["answer"],
+            task_type=GENERAL,
+            ability="knowledge",
+            source=spec.name,
+            index=i,
+            aliases=rec.get("aliases") or [rec["answer"]],
         )
-    return out
+
+    def split(n: int) -> list[int]:
+        train, evaluation = triviaqa_split(n)
+        return evaluation if spec.split == "eval" else train
+
+    return load_records(path, TRIVIAQA, build, indices=split)
+
+
+IFEVAL = Schema(
+    {
+        "key": (int, str),
+        "prompt": str,
+        "instruction_id_list": ListOf(str),
+        "kwargs": ListOf(dict),
+    }
+)
 
 
 def _ifeval(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {
-                "key": (int, str),
-                "prompt": str,
-                "instruction_id_list": ListOf(str),
-                "kwargs": ListOf(dict),
-            },
-        )
+    def build(i: int, rec: dict) -> Example:
         if len(rec["kwargs"]) != len(rec["instruction_id_list"]):
             raise DataError(
                 f"{path}: record {i + 1}: kwargs has {len(rec['kwargs'])} entries for "
                 f"{len(rec['instruction_id_list'])} instructions"
             )
-        out.append(
-            single_turn(
-                rec["prompt"],
-                None,
-                task_type=GENERAL,
-                ability="instruction",
-                source=spec.name,
-                key=rec["key"],
-                instruction_id_list=rec["instruction_id_list"],
-                kwargs=rec["kwargs"],
-            )
+        return single_turn(
+            rec["prompt"],
+            None,
+            task_type=GENERAL,
+            ability="instruction",
+            source=spec.name,
+            key=rec["key"],
+            instruction_id_list=rec["instruction_id_list"],
+            kwargs=rec["kwargs"],
         )
-    return out
+
+    return load_records(path, IFEVAL, build)
+
+
+MTBENCH = Schema(
+    {"question_id": (int, str), "turns": ListOf(str, nonempty=True)},
+    {"category": OPT_TEXT, "reference": ListOf(str)},
+)
 
 
 def _mtbench(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {"question_id": (int, str), "turns": ListOf(str, nonempty=True)},
-            {"category": OPT_TEXT, "reference": ListOf(str)},
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            rec["turns"][0],
+            None,
+            task_type=GENERAL,
+            ability="instruction",
+            source=spec.name,
+            question_id=rec["question_id"],
+            category=rec.get("category"),
+            turns=rec["turns"],
         )
-        out.append(
-            single_turn(
-                rec["turns"][0],
-                None,
-                task_type=GENERAL,
-                ability="instruction",
-                source=spec.name,
-                question_id=rec["question_id"],
-                category=rec.get("category"),
-                turns=rec["turns"],
-            )
-        )
-    return out
+
+    return load_records(path, MTBENCH, build)
+
+
+TOOLALPACA = Schema(
+    {
+        "Name": str,
+        "Instructions": ListOf(str),
+        "Golden_Answers": list,
+        "Function_Description": dict,
+    },
+    {
+        "NLDocumentation": OPT_TEXT,
+        "Documentation": OPT_TEXT,
+        "Function_Projection": dict,
+    },
+)
 
 
 def _toolalpaca(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, api in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            api,
-            {
-                "Name": str,
-                "Instructions": ListOf(str),
-                "Golden_Answers": list,
-                "Function_Description": dict,
-            },
-            {
-                "NLDocumentation": OPT_TEXT,
-                "Documentation": OPT_TEXT,
-                "Function_Projection": dict,
-            },
-        )
+    def build(i: int, api: dict) -> list[Example]:
+        """One example per instruction of the API."""
         if len(api["Instructions"]) != len(api["Golden_Answers"]):
             raise DataError(
                 f"{path}: API {api['Name']!r} has {len(api['Instructions'])} "
                 f"instructions but {len(api['Golden_Answers'])} golden answers"
             )
-        for j, (instruction, golden) in enumerate(
-            zip(api["Instructions"], api["Golden_Answers"], strict=True)
-        ):
-            out.append(
-                single_turn(
-                    instruction,
-                    None,
-                    task_type=TOOL,
-                    ability="tool",
-                    source=spec.name,
-                    api=api["Name"],
-                    index=j,
-                    golden=golden,
-                    functions=api["Function_Description"],
-                    nl_documentation=api.get("NLDocumentation", ""),
-                    documentation=api.get("Documentation", ""),
-                    projection=api.get("Function_Projection", {}),
-                )
+        return [
+            single_turn(
+                instruction,
+                None,
+                task_type=TOOL,
+                ability="tool",
+                source=spec.name,
+                api=api["Name"],
+                index=j,
+                golden=golden,
+                functions=api["Function_Description"],
+                nl_documentation=api.get("NLDocumentation", ""),
+                documentation=api.get("Documentation", ""),
+                projection=api.get("Function_Projection", {}),
             )
-    return out
+            for j, (instruction, golden) in enumerate(
+                zip(api["Instructions"], api["Golden_Answers"], strict=True)
+            )
+        ]
+
+    return load_records(path, TOOLALPACA, build)
+
+
+HUMANEVAL = Schema(
+    {"task_id": str, "prompt": str, "test": str, "entry_point": str},
+    {"canonical_solution": str},
+)
 
 
 def _humaneval(path: Path, spec: DatasetSpec) -> list[Example]:
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        require(
-            path,
-            i,
-            rec,
-            {"task_id": str, "prompt": str, "test": str, "entry_point": str},
-            {"canonical_solution": str},
-        )
+    def build(i: int, rec: dict) -> Example:
         prompt = (
             "Complete the following Python function. Reply with the whole function in one "
             f"```python code block.\n\n```python\n{rec['prompt']}```"
@@ -297,18 +290,17 @@ def _humaneval(path: Path, spec: DatasetSpec) -> list[Example]:
         answer = None
         if spec.name.endswith("-solutions"):
             answer = f"```python\n{rec['prompt']}{rec.get('canonical_solution', '')}```"
-        out.append(
-            single_turn(
-                prompt,
-                answer,
-                task_type=GENERAL,
-                ability="code",
-                source=spec.name,
-                task_id=rec["task_id"],
-                code_prompt=rec["prompt"],
-                test=rec["test"],
-                entry_point=rec["entry_point"],
-                canonical_solution=rec.get("canonical_solution", ""),
-            )
+        return single_turn(
+            prompt,
+            answer,
+            task_type=GENERAL,
+            ability="code",
+            source=spec.name,
+            task_id=rec["task_id"],
+            code_prompt=rec["prompt"],
+            test=rec["test"],
+            entry_point=rec["entry_point"],
+            canonical_solution=rec.get("canonical_solution", ""),
         )
-    return out
+
+    return load_records(path, HUMANEVAL, build)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +120,30 @@ def require(
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The fields every record of a format has (``required``) and may have (``optional``),
+    each with its type spec."""
+
+    required: dict[str, Spec]
+    optional: dict[str, Spec] = field(default_factory=dict)
+
+
+def load_records(
+    path: Path,
+    schema: Schema,
+    build: Callable[[int, dict], Any],
+    indices: Callable[[int], Iterable[int]] | None = None,
+) -> list:
+    """The one skeleton of every loader: read ``path``, check each record against ``schema``
+    (file, record and field named), and ``build(index, record)`` its item (or a list of items).
+    ``indices(n)`` keeps only some of the ``n`` records, in that order (a fixed split)."""
+    records = read_records(path)
+    out = []
+    for i in range(len(records)) if indices is None else indices(len(records)):
+        require(path, i, records[i], schema.required, schema.optional)
+        built = build(i, records[i])
+        out.extend(built if isinstance(built, list) else [built])
+    return out
