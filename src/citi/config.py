@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from citi.errors import ConfigError
+from citi.errors import CitiError, ConfigError
 from citi.io import write_text_atomic
 
 T = TypeVar("T")
@@ -28,6 +28,8 @@ def _describe(tp: Any) -> str:
         return f"a list of {_describe(args[0])}" if args else "a list"
     if origin is dict or tp is dict:
         return f"a map of {_describe(args[0])} to {_describe(args[1])}" if args else "a map"
+    if dataclasses.is_dataclass(tp):
+        return f"a map of settings ({tp.__name__})"
     names = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
     return "null" if tp is type(None) else names.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -57,28 +59,71 @@ def matches_type(value: Any, tp: Any) -> bool:
     return isinstance(value, tp) if isinstance(tp, type) else True
 
 
-def check_types(cls: type, values: dict[str, Any], source: str = "config") -> None:
-    """One error line naming the option for the first value whose type does not fit ``cls``."""
+def check_types(cls: type, values: dict[str, Any], source: str = "config", path: str = "") -> None:
+    """One error line naming the option (or, inside a section, the key path: ``eval.limit``)
+    for the first value whose type does not fit ``cls``."""
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         tp = hints.get(key)
         if tp is not None and not matches_type(value, tp):
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-            raise ConfigError(f"{option_name(key)}: must be {_describe(tp)}, got {shown}")
+            name = f"{path}.{key}" if path else option_name(key)
+            raise ConfigError(f"{name}: must be {_describe(tp)}, got {shown}")
 
 
-def config_from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T:
+def section_type(tp: Any) -> type | None:
+    """The dataclass a field holds (``X`` or ``X | None``), if any: such a field is a section,
+    built from a mapping by :func:`config_from_dict`."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return None
+
+
+def build_sections(cls: type, values: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """``values`` with every mapping given for a section field built into its dataclass (an
+    empty mapping for an optional section is no section)."""
+    hints = typing.get_type_hints(cls)
+    built = dict(values)
+    for key, value in values.items():
+        section = section_type(hints.get(key))
+        if section is None or not isinstance(value, dict):
+            continue
+        optional = section is not hints[key]
+        where = f"{path}.{key}" if path else key
+        built[key] = (
+            None if optional and not value else config_from_dict(section, value, path=where)
+        )
+    return built
+
+
+def config_from_dict(
+    cls: type[T], values: dict[str, Any], source: str = "config", path: str = ""
+) -> T:
     """Build ``cls`` from a dict, rejecting unknown keys (a typo must not be silently ignored)
-    and values of the wrong type (the error names the option)."""
+    and values of the wrong type (the error names the option, or the key path ``path.key``
+    inside a section). Fields that are dataclasses themselves (sections) are built from their
+    mappings the same way, recursively."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
+        where = path or source
         raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"{where}: unknown key(s) {', '.join(unknown)} for {cls.__name__}; "
             f"known: {', '.join(sorted(names))}"
         )
-    check_types(cls, values, source)
-    return cls(**values)
+    values = build_sections(cls, values, path)
+    check_types(cls, values, source, path)
+    if not path:
+        return cls(**values)
+    try:
+        return cls(**values)
+    except CitiError as err:  # name the section the settings came from
+        message = str(err)
+        raise type(err)(message if message.startswith(path) else f"{path}: {message}") from None
 
 
 def read_yaml_mapping(path: str | Path, option: str = "--config") -> dict[str, Any]:

@@ -35,23 +35,23 @@ class Pipeline:
             steps.append(("analysis-jaccard", self.jaccard))
         if cfg.sweep:
             steps.append(("sweep-alpha", self.sweep))
-        runs = [r for m in cfg.methods for r in cfg.run_names(m)]
+        runs = [r.name for r in cfg.runs()]
         steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
         steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
-        if cfg.snapshot_eval:
+        if cfg.snapshot_eval and cfg.snapshot_eval.tasks:
             steps.append(("eval-snapshots-base", lambda: self.evaluate_snapshots("base")))
             steps += [(f"eval-snapshots-{r}", lambda r=r: self.evaluate_snapshots(r)) for r in runs]
-        if any(t.startswith("drift-") for t in cfg.eval.get("tasks", [])):
+        if any(t.startswith("drift-") for t in cfg.eval.tasks):
             steps.append(("analysis-tradeoff", self.tradeoff))
-        if "router" in cfg.analyses and any(m in cfg.methods for m in ("citi", "rp-mi", "wo-rp")):
+        if "router" in cfg.analyses and self._router_method() is not None:
             steps.append(("analysis-router", self.router))
         if "icc" in cfg.analyses:
-            if cfg.icc.get("reference_dataset"):
+            if cfg.icc.reference_dataset:
                 steps.append(("train-ft-reference", self.train_icc_reference))
             steps.append(("analysis-icc", self.icc))
         if "replace" in cfg.analyses:
             steps.append(("analysis-replace", self.replace))
-        if any(t.startswith("drift-") for t in cfg.eval.get("tasks", [])):
+        if any(t.startswith("drift-") for t in cfg.eval.tasks):
             # Last before the report: its verdicts read the router, Jaccard and ICC results.
             steps.remove(("analysis-tradeoff", self.tradeoff))
             steps.append(("analysis-tradeoff", self.tradeoff))
@@ -83,31 +83,22 @@ class Pipeline:
 
     # -- steps -------------------------------------------------------------------------------
     def importance(self) -> None:
-        from citi.config import config_from_dict
-        from citi.importance.run import ImportanceConfig, run_importance
+        from citi.importance.run import run_importance
 
-        values = {
-            "model": self.config.model,
-            "data_dir": self.config.data_dir,
-            "precision": self.config.precision,
-            **self.config.importance,
-        }
-        run_importance(
-            config_from_dict(ImportanceConfig, values, "importance"), self.out / "importance"
-        )
+        run_importance(self.config.importance_config, self.out / "importance")
 
     def jaccard(self) -> None:
         from citi.analysis.jaccard import run_jaccard
 
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
-    def _train_values(self, name: str, run: str) -> dict:
+    def _train_values(self, name: str, seed: int) -> dict:
         """TrainConfig fields of one run (see ReproduceConfig.train_values)."""
         swept = None
         if (self.out / "analysis" / "sweep.json").is_file():
             swept = read_json(self.out / "analysis" / "sweep.json")["chosen"]
         selection = str(self.out / "importance" / "selection.json")
-        return self.config.train_values(name, selection, self.config.seed_of(run), swept)
+        return self.config.train_values(name, selection, seed, swept)
 
     def _run_trainer(self, run: str, values: dict, where: str, run_dir: Path | None = None) -> None:
         from citi.config import config_from_dict
@@ -119,23 +110,23 @@ class Pipeline:
         resume = (run_dir / "checkpoint").is_dir() or (run_dir / "summary.json").is_file()
         Trainer(config, run_dir).run(resume=resume, force=self.force)
 
-    def train(self, run: str) -> None:
-        self._run_trainer(run, self._train_values(run.split("-seed")[0], run), f"train ({run})")
+    def train(self, name: str) -> None:
+        run = self.config.run(name)
+        self._run_trainer(name, self._train_values(run.method, run.seed), f"train ({name})")
 
     def sweep(self) -> None:
         """Train one short run per MOLoRA alpha and keep the one with the lowest loss on the
         held-out tool validation split (train.validation): evidence from training data only."""
         sw = self.config.sweep
-        method = sw.get("method", "rp-mi")
+        method = sw.method
         candidates = []
-        for alpha in sw["alpha"]:
+        for alpha in sw.alpha:
             name = f"alpha-{alpha:g}"
-            values = self._train_values(method, name) | {
-                **sw.get("train", {}),
+            values = self._train_values(method, self.config.seeds[0]) | {
+                **sw.train,
                 "method": method,
                 "snapshots": [],
                 "eval_datasets": [],
-                "seed": self.config.seeds[0],
             }
             values["molora"] = {**values.get("molora", {}), "alpha": alpha}
             run_dir = self.out / "sweep" / name
@@ -163,35 +154,18 @@ class Pipeline:
         )
 
     def evaluate(self, run: str) -> None:
-        from citi.evaluation.runner import evaluate
-
-        ev = self.config.eval
         adapter = None if run == "base" else str(self.out / "runs" / run)
-        judge = None
-        if self.config.judge:
-            from citi.evaluation.judge import Judge
-
-            judge = Judge(self.config.judge["url"], self.config.judge["model"])
-        evaluate(
-            self.config.model,
-            ev.get("tasks", []),
-            self.out / "eval" / run,
-            adapter=adapter,
-            data_dir=self.config.data_dir,
-            limit=ev.get("limit"),
-            batch_size=ev.get("batch_size", 8),
-            max_length=ev.get("max_length", 2048),
-            judge=judge,
-            precision=self.config.precision,
-            task_limits=ev.get("task_limits"),
-        )
+        judge = self.config.judge.judge() if self.config.judge else None
+        config = self.config.eval.eval_config(adapter=adapter, **self._eval_run_settings())
+        _evaluate(config, self.out / "eval" / run, judge)
 
     def evaluate_snapshots(self, run: str) -> None:
         """The cheap snapshot tasks on each training snapshot and on the final adapter (or on
         the base model), for the trade-off figure's lines."""
-        from citi.evaluation.runner import evaluate
+        from citi.evaluation.config import EvalConfig
 
         ev = self.config.snapshot_eval
+        settings = self._eval_run_settings() | {"batch_size": self.config.eval.batch_size}
         root = self.out / "eval-snapshots" / run
         if run == "base":
             targets = [(None, 0.0, root)]
@@ -201,16 +175,13 @@ class Pipeline:
             targets = [(run_dir / "snapshots" / s, f, root / s) for s, f in fractions.items()]
             targets.append((run_dir / "final", 1.0, root / "final"))
         for adapter, fraction, where in targets:
-            evaluate(
-                self.config.model,
-                ev.get("tasks", []),
-                where,
+            config = EvalConfig(
+                tasks=list(ev.tasks),
+                limit=ev.limit,
                 adapter=str(adapter) if adapter else None,
-                data_dir=self.config.data_dir,
-                limit=ev.get("limit"),
-                batch_size=self.config.eval.get("batch_size", 8),
-                precision=self.config.precision,
+                **settings,
             )
+            _evaluate(config, where)
             write_json_atomic(where / "fraction.json", {"fraction": fraction})
 
     def tradeoff(self) -> None:
@@ -223,11 +194,11 @@ class Pipeline:
         from citi.data import load_dataset
         from citi.evaluation.runner import load_for_eval
 
-        method = next(m for m in ("citi", "rp-mi", "wo-rp") if m in self.config.methods)
+        method = self._router_method()
         loaded = load_for_eval(
             self.config.model, str(self.out / "runs" / method), precision=self._eval_precision()
         )
-        n = self.config.eval.get("router_examples", 16)
+        n = self.config.eval.router_examples
         groups = {
             "tool": load_dataset("apibank-l2", self.config.data_dir, limit=n),
             "non-tool": load_dataset("gsm8k-test", self.config.data_dir, limit=n),
@@ -236,8 +207,8 @@ class Pipeline:
 
     def train_icc_reference(self) -> None:
         """The dashed lines of Fig. 2: a model fully fine-tuned on another ability's data."""
-        values = self._train_values("ft", "ft-reference") | {
-            "tool_dataset": self.config.icc["reference_dataset"],
+        values = self._train_values("ft", self.config.seeds[0]) | {
+            "tool_dataset": self.config.icc.reference_dataset,
             "eval_datasets": [],
         }
         self._run_trainer("ft-reference", values, "icc.reference_dataset")
@@ -252,9 +223,9 @@ class Pipeline:
             "knowledge": "triviaqa",
             "instruction": "alpaca",
         }
-        settings = {k: v for k, v in self.config.icc.items() if k != "reference_dataset"}
+        settings = self.config.icc.settings()
         reference = None
-        if self.config.icc.get("reference_dataset"):
+        if self.config.icc.reference_dataset:
             reference = str(self.out / "runs" / "ft-reference")
         for method in [m for m in ("ft", "citi") if m in self.config.methods]:
             run_icc(
@@ -275,14 +246,23 @@ class Pipeline:
             self.config.model,
             str(self.out / "runs" / "ft"),
             read_json(self.out / "importance" / "importance.json"),
-            rep["settings"],
-            rep["tasks"],
+            rep.settings,
+            rep.tasks,
             self.out / "analysis" / "replace",
             self.config.data_dir,
-            self.config.eval.get("limit"),
-            self.config.eval.get("batch_size", 8),
+            self.config.eval.limit,
+            self.config.eval.batch_size,
             self.config.precision,
         )
+
+    def _router_method(self) -> str | None:
+        """The first method whose MOLoRA routers the router analysis reads (one seed's run)."""
+        return next((m for m in self.config.methods if self.config.uses_router(m)), None)
+
+    def _eval_run_settings(self) -> dict:
+        """EvalConfig fields every evaluation of the preset shares."""
+        cfg = self.config
+        return {"model": cfg.model, "data_dir": cfg.data_dir, "precision": cfg.precision}
 
     def _eval_precision(self) -> str:
         from citi.models.loader import default_device
@@ -294,3 +274,10 @@ class Pipeline:
         from citi.reproduce.report import write_report
 
         write_report(self.config, self.out, self.steps)
+
+
+def _evaluate(config, out_dir: Path, judge=None) -> None:
+    """Evaluate one run as ``config`` (an EvalConfig) says."""
+    from citi.evaluation.runner import evaluate_config
+
+    evaluate_config(config, out_dir, judge=judge)

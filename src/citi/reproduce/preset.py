@@ -1,24 +1,28 @@
-"""Reproduction presets: one YAML per preset under configs/presets/ (tiny, smol, paper)."""
+"""Reproduction presets: one YAML per preset under configs/presets/ (tiny, smol, cpu, paper).
+
+A preset is one ``ReproduceConfig``; its sections are typed (citi.reproduce.sections), built
+once from the YAML by ``citi.config.config_from_dict``. ``importance``, ``train``,
+``train_per_method`` and ``variants`` hold overrides of the configs each run builds.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from citi.config import load_yaml_config
+from citi.config import build_sections, load_yaml_config
 from citi.errors import ConfigError
+from citi.reproduce.sections import (
+    EvalSection,
+    IccConfig,
+    JudgeConfig,
+    ReplaceConfig,
+    Run,
+    SnapshotEvalSection,
+    SweepConfig,
+)
 
 SWEPT = "swept"  # molora alpha of a variant that takes the sweep's choice
-
-DEFAULT_TASKS = [
-    "apibank-l2",
-    "apibank-l2-response",
-    "gsm8k",
-    "triviaqa",
-    "retention-math",
-    "retention-knowledge",
-    "retention-tool",
-]
 
 
 @dataclass
@@ -36,20 +40,14 @@ class ReproduceConfig:
     importance: dict = field(default_factory=dict)  # ImportanceConfig fields
     train: dict = field(default_factory=dict)  # TrainConfig fields shared by every method
     train_per_method: dict = field(default_factory=dict)  # method -> TrainConfig fields
-    eval: dict = field(
-        default_factory=lambda: {"tasks": list(DEFAULT_TASKS), "limit": 32, "batch_size": 8}
-    )
+    eval: EvalSection = field(default_factory=EvalSection)
     # Named runs beyond the built-in methods: name -> {method: M, ...TrainConfig fields}, e.g.
     # citi-alpha16: {method: citi, molora: {alpha: 16}}. Their names go in `methods`.
     variants: dict = field(default_factory=dict)
-    # Snapshot evaluation for the trade-off figure: {tasks: [...], limit: N}; the snapshots
-    # themselves are asked for with train.snapshots (fractions of training).
-    snapshot_eval: dict = field(default_factory=dict)
-    # A short MOLoRA alpha sweep before the method runs: {alpha: [2, 8, 16, 32], method: rp-mi,
-    # train: {...TrainConfig overrides}}. Each candidate trains on the preset's train settings
-    # plus these overrides and is scored by its loss on the held-out tool validation split
-    # (train.validation, never a test set); a variant with molora: {alpha: swept} uses the best.
-    sweep: dict = field(default_factory=dict)
+    # Snapshot evaluation for the trade-off figure; the snapshots themselves are asked for with
+    # train.snapshots (fractions of training).
+    snapshot_eval: SnapshotEvalSection | None = None
+    sweep: SweepConfig | None = None  # an alpha sweep before the method runs
     # False for presets too small to decide anything: verdicts are printed as such.
     decisive: bool = True
     # Settings of the verdicts' paired tests (citi.reproduce.comparisons): tool_margin (the
@@ -60,24 +58,22 @@ class ReproduceConfig:
     # (citi.reproduce.pilot); empty for every other preset.
     pilot: dict = field(default_factory=dict)
     analyses: list[str] = field(default_factory=lambda: ["jaccard", "router", "errors"])
-    # {url, model} of an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval).
-    judge: dict = field(default_factory=dict)
-    # Settings of the optional "icc" and "replace" analyses (both need an `ft` run). With
-    # icc.reference_dataset (e.g. codealpaca) an extra `ft` run on that data draws Fig. 2's
-    # dashed lines.
-    icc: dict = field(default_factory=lambda: {"samples": 32, "max_length": 512})
-    replace: dict = field(
-        default_factory=lambda: {
-            "settings": ["T-20", "T-50", "D-20", "D-50"],
-            "tasks": ["retention-math", "retention-knowledge"],
-        }
-    )
+    judge: JudgeConfig | None = None  # for mtbench and toolalpaca-*
+    # Settings of the optional "icc" and "replace" analyses (both need an `ft` run).
+    icc: IccConfig = field(default_factory=IccConfig)
+    replace: ReplaceConfig = field(default_factory=ReplaceConfig)
 
     def __post_init__(self) -> None:
         from citi.precision import check_precision
         from citi.train.methods import METHODS
 
+        # Sections given as mappings (ReproduceConfig(eval={...}) in Python) built as from YAML.
+        for key, value in build_sections(type(self), vars(self)).items():
+            setattr(self, key, value)
         check_precision(self.precision, "precision")
+        for section in ("importance", "train", "train_per_method", "variants"):
+            if not isinstance(getattr(self, section), dict):
+                raise ConfigError(f"{section}: must be a map of settings")
         for name, spec in self.variants.items():
             if not isinstance(spec, dict) or spec.get("method") not in METHODS:
                 raise ConfigError(f"variants.{name}: needs method: one of {', '.join(METHODS)}")
@@ -93,18 +89,12 @@ class ReproduceConfig:
             raise ConfigError(f"seeds: need one or more distinct integers, got {self.seeds}")
         if any(isinstance(s, bool) or not isinstance(s, int) for s in self.seeds):
             raise ConfigError(f"seeds: must be integers, got {self.seeds}")
-        if self.judge:
-            from citi.evaluation.judge import Judge
-
-            if set(self.judge) - {"url", "model"} or not (
-                self.judge.get("url") and self.judge.get("model")
-            ):
-                raise ConfigError("judge: needs both url and model (--judge-url, --judge-model)")
-            Judge(self.judge["url"], self.judge["model"])  # validates the URL
         if "seed" in self.train:
             raise ConfigError("train.seed: set the training seeds with `seeds:` instead")
+        if "max_steps" in self.train:
+            raise ConfigError("train.max_steps: a preset trains every run to its end")
         self._check_sweep()
-        self._check_sections()
+        self._build_configs()
         from citi.reproduce.comparisons import check_stats
 
         check_stats(self.stats)
@@ -119,65 +109,42 @@ class ReproduceConfig:
                 "analyses: icc and replace compare against the `ft` run; add ft to --methods"
             )
 
-    def _check_sections(self) -> None:
-        """Every section checked as the config it becomes, before any work starts: a typo in
-        ``train:`` must not surface after hours of importance."""
+    def _check_sweep(self) -> None:
+        swept = [
+            n
+            for n, v in self.variants.items()
+            if isinstance(v.get("molora"), dict) and v["molora"].get("alpha") == SWEPT
+        ]
+        if swept and not self.sweep:
+            raise ConfigError(f"variants.{swept[0]}: alpha: {SWEPT} needs a sweep: section")
+        if self.sweep:
+            validation = {**self.train, **self.sweep.train}.get("validation", 0)
+            if not validation:
+                raise ConfigError("sweep: needs a held-out split (train.validation: N) to score on")
+
+    def _build_configs(self) -> None:
+        """The importance config, built once; every method's training settings checked as the
+        TrainConfig they become, before any work starts: a typo in ``train:`` must not surface
+        after hours of importance. (A run's TrainConfig is built when it trains: it needs the
+        selection path and the sweep's alpha.)"""
         from citi.config import config_from_dict
         from citi.importance.run import ImportanceConfig
         from citi.train.config import TrainConfig
 
-        for section in ("importance", "train", "train_per_method", *SECTION_KEYS):
-            if not isinstance(getattr(self, section), dict):
-                raise ConfigError(f"{section}: must be a map of settings")
-        _in_section("importance", lambda: config_from_dict(ImportanceConfig, self.importance, ""))
+        values = {
+            "model": self.model,
+            "data_dir": self.data_dir,
+            "precision": self.precision,
+            **self.importance,
+        }
+        self.importance_config = _in_section(
+            "importance", lambda: config_from_dict(ImportanceConfig, values, "")
+        )
         for method in self.methods:
             # the sweep decides a swept alpha; any valid number checks the other settings
             values = self.train_values(method, "selection.json", self.seeds[0], swept_alpha=1.0)
             where = f"variants.{method}" if method in self.variants else "train"
             _in_section(where, lambda v=values: config_from_dict(TrainConfig, v, ""))
-        for section, allowed in SECTION_KEYS.items():
-            typos = sorted(set(getattr(self, section)) - allowed)
-            if typos:
-                raise ConfigError(
-                    f"{section}: unknown key(s) {', '.join(typos)}; "
-                    f"known: {', '.join(sorted(allowed))}"
-                )
-        from citi.evaluation.config import EvalConfig
-
-        keys = ("tasks", "limit", "batch_size", "max_length", "task_limits")
-        for section in ("eval", "snapshot_eval"):
-            values = {k: v for k, v in getattr(self, section).items() if k in keys}
-            if values.get("tasks"):
-                _in_section(section, lambda v=values: config_from_dict(EvalConfig, v, ""))
-
-    def _check_sweep(self) -> None:
-        from citi.train.methods import METHODS
-
-        swept = [n for n, v in self.variants.items() if v.get("molora", {}).get("alpha") == SWEPT]
-        if swept and not self.sweep:
-            raise ConfigError(f"variants.{swept[0]}: alpha: {SWEPT} needs a sweep: section")
-        if not self.sweep:
-            return
-        typos = sorted(set(self.sweep) - {"alpha", "method", "train"})
-        if typos:
-            raise ConfigError(
-                f"sweep: unknown key(s) {', '.join(typos)}; known: alpha, method, train"
-            )
-        alphas = self.sweep.get("alpha")
-        if (
-            not isinstance(alphas, list)
-            or len(alphas) < 2
-            or any(isinstance(a, bool) or not isinstance(a, int | float) or a <= 0 for a in alphas)
-        ):
-            raise ConfigError(f"sweep.alpha: need two or more positive numbers, got {alphas!r}")
-        method = self.sweep.get("method", "rp-mi")
-        if method not in METHODS or "mi" not in {s.name for s in METHODS[method].stages}:
-            raise ConfigError(f"sweep.method: needs a method with a MOLoRA stage, got {method!r}")
-        if not isinstance(self.sweep.get("train", {}), dict):
-            raise ConfigError("sweep.train: must be a map of training settings")
-        validation = {**self.train, **self.sweep.get("train", {})}.get("validation", 0)
-        if not validation:
-            raise ConfigError("sweep: needs a held-out split (train.validation: N) to score on")
 
     def train_values(
         self, name: str, selection: str, seed: int, swept_alpha: float | None = None
@@ -208,27 +175,42 @@ class ReproduceConfig:
         """The training method of a method or variant name."""
         return self.variants[name]["method"] if name in self.variants else name
 
+    def uses_router(self, name: str) -> bool:
+        """Whether method or variant ``name`` trains MOLoRA routers with a null expert (what
+        the router analysis reads)."""
+        from citi.train.methods import METHODS
+
+        method = METHODS[self.method_of(name)]
+        return method.adapter == "molora" and method.null_expert
+
+    def runs(self, method: str | None = None) -> list[Run]:
+        """The training runs of ``method`` (of every method when None), one per seed; the
+        first seed keeps the plain method name."""
+        methods = self.methods if method is None else [method]
+        return [
+            Run(m if i == 0 else f"{m}-seed{seed}", m, seed)
+            for m in methods
+            for i, seed in enumerate(self.seeds)
+        ]
+
+    def run(self, name: str) -> Run:
+        """The run called ``name``."""
+        found = {r.name: r for m in [*self.methods, *self.variants] for r in self.runs(m)}
+        if name not in found:
+            raise ConfigError(f"no run {name!r} in this preset")
+        return found[name]
+
     def run_names(self, method: str) -> list[str]:
-        """Run names of ``method``, one per seed; the first seed keeps the plain method name."""
-        return [method] + [f"{method}-seed{s}" for s in self.seeds[1:]]
+        return [r.name for r in self.runs(method)]
 
     def seed_of(self, run: str) -> int:
-        return int(run.rsplit("-seed", 1)[1]) if "-seed" in run else self.seeds[0]
+        return self.run(run).seed
 
 
-# The keys each free-form section takes (the others are checked as the configs they become).
-SECTION_KEYS = {
-    "eval": {"tasks", "limit", "batch_size", "max_length", "router_examples", "task_limits"},
-    "snapshot_eval": {"tasks", "limit"},
-    "icc": {"samples", "max_length", "seed", "batch_size", "reference_dataset"},
-    "replace": {"settings", "tasks"},
-}
-
-
-def _in_section(section: str, build) -> None:
+def _in_section(section: str, build):
     """Run a config constructor, naming the preset section in its error."""
     try:
-        build()
+        return build()
     except ConfigError as err:
         raise ConfigError(f"{section}: {str(err).removeprefix(': ')}") from None
 

@@ -177,7 +177,7 @@ def _main(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> 
         "",
         "Percentages for accuracy-type metrics; retention is the mean per-token NLL of "
         "held-out reference answers (lower is better), with the change against the base "
-        f"model. {limits_text(config.eval)}",
+        f"model. {limits_text(vars(config.eval))}",
         "",
         main_table(out, runs, tasks),
         "",
@@ -322,7 +322,7 @@ def _icc(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> l
                 "Mean over layers of cos(ICC_tool, ICC_t) at the attention and FFN inputs"
                 + (
                     "; the reference columns use ICC*_t of the model fully fine-tuned on "
-                    f"`{config.icc.get('reference_dataset')}` (the figure's dashed lines)."
+                    f"`{config.icc.reference_dataset}` (the figure's dashed lines)."
                     if ref
                     else "."
                 ),
@@ -382,7 +382,7 @@ SECTIONS = (
 
 def write_report(config, out: Path, steps: dict) -> Path:
     runs = ["base", *(r for m in config.methods for r in config.run_names(m))]
-    tasks = config.eval.get("tasks", [])
+    tasks = config.eval.tasks
     parts = [f"# CITI reproduction: preset `{config.name}`", ""]
     if config.note:
         parts += [f"> {config.note.strip()}", ""]
