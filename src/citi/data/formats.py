@@ -52,46 +52,38 @@ def _apis_file(path: Path, name: str) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
-APIBANK_TEST = Schema({"instruction": str, "input": str, "expected_output": str})
+def _apibank(path: Path, spec: DatasetSpec, answer_key: str, apis: str, ids) -> list[Example]:
+    """API-Bank's level-1/2 test files and its level-3 file: one prompt and answer a record;
+    ``ids(i, rec)`` gives the record's identifying fields."""
+    apis_file = _apis_file(path, apis)
+
+    def build(i: int, rec: dict) -> Example:
+        return single_turn(
+            _join(rec["instruction"], rec["input"]),
+            rec[answer_key],
+            task_type=TOOL,
+            ability="tool",
+            source=spec.name,
+            **ids(i, rec),
+            apis_file=apis_file,
+        )
+
+    schema = Schema({"instruction": str, "input": str, answer_key: str})
+    return load_records(path, schema, build)
 
 
 def _apibank_test(path: Path, spec: DatasetSpec) -> list[Example]:
-    apis_file = _apis_file(path, "api_descriptions_at_recording.json")
+    def ids(i: int, rec: dict) -> dict:
+        return {"file": rec.get("file"), "id": rec.get("id", i)}
 
-    def build(i: int, rec: dict) -> Example:
-        return single_turn(
-            _join(rec["instruction"], rec["input"]),
-            rec["expected_output"],
-            task_type=TOOL,
-            ability="tool",
-            source=spec.name,
-            file=rec.get("file"),
-            id=rec.get("id", i),
-            apis_file=apis_file,
-        )
-
-    return load_records(path, APIBANK_TEST, build)
-
-
-APIBANK_L3 = Schema({"instruction": str, "input": str, "output": str})
+    return _apibank(path, spec, "expected_output", "api_descriptions_at_recording.json", ids)
 
 
 def _apibank_l3(path: Path, spec: DatasetSpec) -> list[Example]:
-    apis_file = _apis_file(path, "api_descriptions_lv3.json")
+    def ids(i: int, rec: dict) -> dict:
+        return {"sample_id": rec.get("sample_id"), "api_id": rec.get("api_id")}
 
-    def build(i: int, rec: dict) -> Example:
-        return single_turn(
-            _join(rec["instruction"], rec["input"]),
-            rec["output"],
-            task_type=TOOL,
-            ability="tool",
-            source=spec.name,
-            sample_id=rec.get("sample_id"),
-            api_id=rec.get("api_id"),
-            apis_file=apis_file,
-        )
-
-    return load_records(path, APIBANK_L3, build)
+    return _apibank(path, spec, "output", "api_descriptions_lv3.json", ids)
 
 
 METAMATH = Schema({"query": str, "response": str})
