@@ -173,9 +173,14 @@ def changed_settings(
         raise ConfigError(f"{path}: expected a mapping of settings")
     # Compared as they would be saved, so tuples and lists (or YAML's own types) do not differ.
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+
     # A field added after the config was saved counts as its default (same settings as then).
+    def plain(value: Any) -> Any:  # typed sections (dataclasses) are saved as mappings
+        is_section = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        return dataclasses.asdict(value) if is_section else value
+
     defaults = {
-        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        f.name: plain(f.default if f.default is not dataclasses.MISSING else f.default_factory())
         for f in dataclasses.fields(config)
         if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     }

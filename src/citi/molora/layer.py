@@ -72,7 +72,12 @@ class MoloraLinear(nn.Linear):
         self.molora_router_only = False
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
-        """Router probabilities, [..., E], computed in float32 for a stable softmax."""
+        """Router probabilities, [..., E], computed in float32 for a stable softmax. A bf16 x
+        meets a float32 router (trained tensors keep float32 at evaluation) outside autocast:
+        cast it as :func:`mixture_delta` does."""
+        w = self.molora_router.weight
+        if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(w.dtype)
         return F.softmax(self.molora_router(x).float(), dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
