@@ -1,0 +1,183 @@
+"""The README and the docs site say only what is true of this checkout: every `citi ...` command
+line they show parses with the real parser, and every repository path they name is tracked by
+git. (`make test` also builds the site with `mkdocs build --strict`, which checks the links and
+anchors between pages.)"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from citi.cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").rglob("*.md")])
+PAGES = [p for p in PAGES if "analysis" not in p.relative_to(ROOT).parts]  # report data, no prose
+
+# Placeholders a command line may hold that no parser can take. Kept tiny and explicit:
+# `...` stands for "the other options", `[--opt value]` marks an optional part (parsed with it).
+ELLIPSIS = "..."
+
+FENCE = re.compile(r"^(\s*)```")
+INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+ASSIGN = re.compile(r"^(?:export\s+)?([A-Za-z_]\w*)=(.*)$")
+VARIABLE = re.compile(r"\$\{?([A-Za-z_]\w*)\}?")
+CITI = re.compile(r"(?:^|[\s;(])(?:citi|-m citi\.cli\.main)\s+(.*)$")
+
+
+def _blocks(text: str) -> tuple[list[list[str]], list[str]]:
+    """Fenced code blocks (lists of lines, backslash continuations joined) and the prose lines."""
+    blocks, prose, block, fenced = [], [], [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            if fenced:
+                blocks.append(block)
+            fenced, block = not fenced, []
+            continue
+        if not fenced:
+            prose.append(line)
+        elif block and block[-1].endswith("\\"):
+            block[-1] = block[-1][:-1] + " " + line.strip()
+        else:
+            block.append(line)
+    return blocks, prose
+
+
+def _command_lines(page: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(where, arguments after `citi`) for every citi command line in a page's shell blocks, and
+    for every inline mention of a command (`citi train --resume`)."""
+    blocks, prose = _blocks(page.read_text())
+    found, mentions = [], []
+    for block in blocks:
+        variables: dict[str, str] = {}
+        for line in block:
+            line = line.strip().removeprefix("$ ")
+            if line.startswith(("citi:", ">>>", "from ", "import ")):
+                continue  # an error message, or Python
+            assign = ASSIGN.match(line)
+            if assign and "citi " not in line:
+                try:
+                    variables[assign[1]] = " ".join(shlex.split(assign[2]))
+                except ValueError:
+                    pass
+                continue
+            match = CITI.search(line)
+            if match:
+                # Shell variables the block defines are expanded; others (loop variables) vanish.
+                args = VARIABLE.sub(lambda m, known=variables: known.get(m[1], ""), match[1])
+                found.append((f"{page.name}: {line}", args))
+    for line in prose:
+        for span in INLINE.findall(line):
+            if span.startswith("citi ") and not span.startswith("citi: "):
+                mentions.append((f"{page.name}: `{span}`", span[len("citi ") :]))
+    return found, mentions
+
+
+def _argv(args: str) -> list[str]:
+    tokens = shlex.split(args, comments=True)
+    for stop in ("|", "&&", ";", ">", "2>&1"):
+        if stop in tokens:
+            tokens = tokens[: tokens.index(stop)]
+    return [t.strip("[]") for t in tokens if t.strip("[]") and t != ELLIPSIS]
+
+
+COMMANDS = [c for page in PAGES for c in _command_lines(page)[0]]
+MENTIONS = [c for page in PAGES for c in _command_lines(page)[1]]
+
+
+def test_the_docs_show_citi_commands():
+    commands = {args.split()[0] for _, args in COMMANDS + MENTIONS if args.split()}
+    assert {"train", "eval", "importance", "reproduce", "serve", "export", "plan"} <= commands
+
+
+@pytest.mark.parametrize("where,args", COMMANDS, ids=[w[:80] for w, _ in COMMANDS])
+def test_every_citi_command_in_the_docs_parses(where, args):
+    argv = _argv(args)
+    parser = build_parser()
+    try:
+        parsed, extra = parser.parse_known_args(argv)
+    except SystemExit as exit:  # argparse's way of saying no
+        pytest.fail(f"{where}\n  citi {' '.join(argv)}: the parser refuses it (exit {exit.code})")
+    # As citi.cli.main.main: only `citi lm-eval` hands unknown arguments on (to lm-eval).
+    assert not extra or parsed.command == "lm-eval", f"{where}: unrecognized {extra}"
+
+
+def _subcommand(parser: argparse.ArgumentParser, tokens: list[str]):
+    """The (sub)parser that `tokens` name (`analyze jaccard`), and the tokens after them."""
+    while tokens:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers or tokens[0] not in subparsers[0].choices:
+            break
+        parser, tokens = subparsers[0].choices[tokens[0]], tokens[1:]
+    return parser, tokens
+
+
+@pytest.mark.parametrize("where,args", MENTIONS, ids=[w[:80] for w, _ in MENTIONS])
+def test_every_citi_command_the_docs_mention_exists_with_its_options(where, args):
+    # A mention in prose names a command and maybe some of its options, without the required
+    # arguments: the command and every option it names must exist.
+    tokens = _argv(args)
+    parser, rest = _subcommand(build_parser(), tokens)
+    assert parser.prog != "citi" or not tokens, f"{where}: no such command {tokens[0]!r}"
+    options = parser._option_string_actions
+    unknown = [t for t in rest if t.startswith("--") and t.split("=")[0] not in options]
+    assert not unknown, f"{where}: {parser.prog} has no option {unknown}"
+
+
+# Repository paths named in inline code or as link targets.
+TOP = ("src/", "tests/", "configs/", "benchmarks/", "docs/", "reports/", ".ci/", "citi/")
+FILES = {"Makefile", "pyproject.toml", "README.md", "CHANGELOG.md", "mkdocs.yml"}
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _named_paths(page: Path) -> list[str]:
+    _, prose = _blocks(page.read_text())
+    paths = []
+    for line in prose:
+        for span in INLINE.findall(line):
+            span = span.strip()
+            if (span.startswith(TOP) or span in FILES) and not re.search(r"[<>*{}$\s\[]", span):
+                paths.append(span)
+    return paths
+
+
+def _tracked() -> set[str]:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    tracked = set(files)
+    for f in files:  # and every folder holding a tracked file
+        parts = f.split("/")
+        tracked.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return tracked
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_repository_path_the_docs_name_is_tracked(page):
+    tracked = _tracked()
+    missing = []
+    for path in _named_paths(page):
+        clean = path.rstrip("/").split(":")[0].split("#")[0]
+        if clean.startswith("citi/"):  # a module path, as the docs write them
+            clean = "src/" + clean
+        if clean not in tracked:
+            missing.append(path)
+    assert not missing, f"{page.relative_to(ROOT)} names paths git does not track: {missing}"
+
+
+def test_every_relative_link_of_the_readme_resolves():
+    # The site's links are checked by `mkdocs build --strict`; the README is outside the site.
+    tracked = _tracked()
+    targets = LINK.findall((ROOT / "README.md").read_text())
+    relative = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
+    assert relative, "the README links into the docs"
+    missing = [t for t in relative if t.rstrip("/") not in tracked]
+    assert not missing, f"README.md links to files git does not track: {missing}"
