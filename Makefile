@@ -11,7 +11,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The docs site is built (strictly: broken links, anchors, pages missing from nav fail) into a
-# temporary folder by `make test`; `$(BIN)/mkdocs serve` shows it.
+# temporary folder by `make test`; `$(BIN)/mkdocs serve` shows it. mkdocs-material prints a banner
+# about MkDocs 2.0 on every build; the docs extra pins mkdocs < 2, so it is silenced.
 SITE ?= $(or $(TMPDIR),/tmp)/citi-site
 # Use the shared public data when this checkout sits beside it; CITI_DATA_DIR wins if set.
 SHARED_DATA := $(abspath ../shared/data)
@@ -38,7 +39,7 @@ test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 
 lint:
 	$(BIN)/ruff check src tests benchmarks
