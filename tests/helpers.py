@@ -20,3 +20,14 @@ def small_config(data_dir, selection, **kw):
     )
     values.update(kw)
     return TrainConfig(**values)
+
+
+def evaluate_tasks(model, tasks, out_dir, *, loaded=None, variant=None, judge=None, **settings):
+    """``citi.evaluation.runner.evaluate`` with the EvalConfig built from keywords (tests only)."""
+    from citi.evaluation.config import EvalConfig
+    from citi.evaluation.runner import evaluate
+
+    if settings.get("data_dir") is not None:
+        settings["data_dir"] = str(settings["data_dir"])
+    config = EvalConfig(model=model, tasks=list(tasks), **settings)
+    return evaluate(config, out_dir, loaded=loaded, variant=variant, judge=judge)

@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from citi.adapters import save_adapter
-from citi.evaluation.runner import load_for_eval
+from citi.adapters import load_for_eval, save_adapter
 from citi.models import load_model
 from citi.train.loop import Trainer
 from tests.helpers import small_config

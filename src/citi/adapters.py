@@ -245,3 +245,30 @@ def saved_tensor_names(adapter_dir: str | Path) -> set[str]:
     except (SafetensorError, OSError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CitiError(f"{path}: not a readable safetensors file ({reason})") from None
+
+
+def load_for_eval(
+    model: str,
+    adapter: str | Path | None,
+    dtype: str = "auto",
+    device: str | None = None,
+    precision: str = "fp32",
+):
+    """A base model in eval mode, with a citi adapter (MOLoRA / LoRA / UCO / FT weights) applied
+    if given (a ``citi train`` run directory or its ``final/``).
+
+    ``precision``: resolved (fp32 or bf16). bf16 loads the frozen weights in bfloat16; what the
+    run trained keeps float32 (FT: everything; see :func:`keep_trained_in_float32`)."""
+    from citi.models import load_model
+    from citi.precision import weights_dtype
+
+    weights = weights_dtype(dtype, precision)
+    loaded = load_model(model, dtype=weights, device=device)
+    if adapter:
+        final = Path(adapter) / "final"
+        adapter = final if final.is_dir() else adapter
+        if weights != "float32" and trains_every_base_weight(loaded.model, adapter):
+            loaded = load_model(model, dtype="float32", device=device)
+        load_adapter(loaded.model, adapter)
+    loaded.model.eval()
+    return loaded

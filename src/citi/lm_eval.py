@@ -12,7 +12,7 @@ The plain ``lm_eval`` command does not see models other packages register, so th
 registers ``citi`` and then hands the arguments to lm-eval's own CLI. Before that it renders the
 offline task YAMLs of ``configs/lm_eval/`` (tasks that read citi's data directory instead of the
 hub) into a temporary folder and adds it with ``--include_path``, and it lets lm-eval's IFEval
-checkers run offline the way ``citi eval`` does (see citi.evaluation.ifeval).
+checkers run offline the way ``citi eval`` does (see citi.evaluation.benchmarks.ifeval).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def register_model() -> None:
             dtype: str | None = None,
             **kwargs,
         ):
-            from citi.evaluation.runner import load_for_eval
+            from citi.adapters import load_for_eval
             from citi.export import find_adapter_dir
             from citi.models import DEFAULT_MODEL
             from citi.models.loader import check_device
@@ -151,7 +151,7 @@ def run(argv: list[str], data_dir: str | Path | None = None) -> int:
     from lm_eval.utils import setup_logging
 
     from citi.data.datadir import resolve_data_dir
-    from citi.evaluation.ifeval import _checkers
+    from citi.evaluation.benchmarks.ifeval import _checkers
 
     data_dir = resolve_data_dir(data_dir)  # a --data-dir that does not exist is named here
     _checkers()  # IFEval's checkers without NLTK downloads (the same patch `citi eval` uses)

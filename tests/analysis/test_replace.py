@@ -39,7 +39,7 @@ def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, select
     Trainer(
         small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
     ).run()
-    from citi.evaluation.runner import load_for_eval
+    from citi.adapters import load_for_eval
 
     tuned = load_for_eval("tiny-llama", str(tmp_path / "ft")).model
     base = load_model("tiny-llama", device="cpu").model
@@ -117,23 +117,22 @@ def test_replace_copies_exactly_the_chosen_components(tmp_path, data_dir, select
 
 def test_replace_in_bf16_evaluates_the_frozen_weights_in_bf16(tmp_path, data_dir, selection_file):
     from citi.analysis.replace import run_replace
+    from citi.evaluation.config import EvalConfig
 
     Trainer(
         small_config(data_dir, selection_file, method="ft", lr={"ft": 1e-3}), tmp_path / "ft"
     ).run()
     rank = {c: i + 1 for i, c in enumerate(["layers.0.self_attn.q_proj", "layers.3.mlp.up_proj"])}
-    summary = run_replace(
-        "tiny-llama",
-        str(tmp_path / "ft"),
-        {"rank_M": rank},
-        ["T-50"],
-        ["retention-math"],
-        tmp_path / "rep",
-        data_dir,
-        2,
+    config = EvalConfig(
+        model="tiny-llama",
+        adapter=str(tmp_path / "ft"),
+        tasks=["retention-math"],
+        data_dir=str(data_dir),
+        limit=2,
         precision="bf16",
         device="cpu",
     )
+    summary = run_replace(config, {"rank_M": rank}, ["T-50"], tmp_path / "rep")
     assert summary["precision"] == "bf16"
     # The fully fine-tuned model has no frozen weight left: float32 throughout. A replaced
     # component keeps the tuned float32 weights inside the bf16 base.

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from citi.evaluation import apibank
+from citi.evaluation.benchmarks import apibank
 
 TIME = ("str", "Format: %Y-%m-%d %H:%M:%S")
 AGENDA_SPEC = {

@@ -3,8 +3,8 @@ import pytest
 from citi.data import load_dataset
 from citi.data.bfcl import FILES, package_data_dir
 from citi.errors import DataError
-from citi.evaluation import bfcl
-from citi.evaluation.tasks import TASKS
+from citi.evaluation.benchmarks import bfcl
+from citi.evaluation.registry import TASKS
 
 AREA_DOC = {
     "name": "geometry.area",

@@ -3,11 +3,11 @@ import json
 import pytest
 
 from citi.data import load_dataset
-from citi.evaluation import bfcl
-from citi.evaluation.bfcl_fc import PYTHON_NOTE, decode, to_tools, user_messages
-from citi.evaluation.runner import evaluate
+from citi.evaluation.benchmarks import bfcl
+from citi.evaluation.benchmarks.bfcl_fc import PYTHON_NOTE, decode, to_tools, user_messages
 from citi.evaluation.toolcalls.parse import hermes_call_text
 from tests.fixtures.make_fixtures import _AREA, _WEATHER
+from tests.helpers import evaluate_tasks as evaluate
 
 
 def test_functions_become_tools_as_bfcl_sends_them_to_function_calling_models():

@@ -3,9 +3,11 @@ import math
 import pytest
 import torch
 
-from citi.evaluation.drift import contains_api_call, per_example_kl, token_kl
+from citi.evaluation.benchmarks.drift import contains_api_call, per_example_kl, token_kl
+from citi.evaluation.config import EvalConfig
 from citi.evaluation.intervals import bootstrap_interval, interval, wilson_interval
-from citi.evaluation.runner import evaluate, format_metric
+from citi.evaluation.runner import evaluate
+from citi.evaluation.tables import format_metric
 
 
 def test_token_kl_hand_value_and_zero():
@@ -81,29 +83,22 @@ def test_format_metric_units():
 def test_drift_and_leak_tasks_end_to_end(tmp_path, data_dir):
     from citi.models import load_model
 
-    base = evaluate(
-        "tiny-llama",
-        ["drift-math", "leak-tool"],
-        tmp_path / "base",
+    config = EvalConfig(
+        model="tiny-llama",
+        tasks=["drift-math", "leak-tool"],
         data_dir=str(data_dir),
         limit=4,
         precision="fp32",
     )
+    base = evaluate(config, tmp_path / "base")
     assert base["tasks"]["drift-math"]["metrics"]["kl"] == 0.0
     leak = base["tasks"]["leak-tool"]["metrics"]
     assert leak["ci"]["leak"]["method"] == "wilson" and leak["examples"] == 4
     tuned = load_model("tiny-llama", device="cpu")
     with torch.no_grad():
         tuned.model.model.layers[1].mlp.down_proj.weight.mul_(3.0)
-    result = evaluate(
-        "tiny-llama",
-        ["drift-math"],
-        tmp_path / "tuned",
-        data_dir=str(data_dir),
-        limit=4,
-        loaded=tuned,
-        variant="scaled",
-    )
+    config = EvalConfig(model="tiny-llama", tasks=["drift-math"], data_dir=str(data_dir), limit=4)
+    result = evaluate(config, tmp_path / "tuned", loaded=tuned, variant="scaled")
     entry = result["tasks"]["drift-math"]
     assert entry["metrics"]["kl"] > 0
     assert entry["metrics"]["ci"]["kl"]["method"] == "bootstrap"
@@ -112,8 +107,8 @@ def test_drift_and_leak_tasks_end_to_end(tmp_path, data_dir):
 def test_task_names_are_unique_and_versions_change_the_resume_key():
     from dataclasses import replace
 
+    from citi.evaluation.registry import TASKS, register
     from citi.evaluation.reuse import settings_key as _settings_key
-    from citi.evaluation.tasks import TASKS, register
 
     task = TASKS["triviaqa"]
     with pytest.raises(ValueError, match="already registered"):

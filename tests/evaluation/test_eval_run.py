@@ -65,7 +65,7 @@ def test_eval_errors(tmp_path, data_dir, capsys):
 
 
 def test_generations_are_reused_after_a_scoring_failure(tmp_path, data_dir, monkeypatch):
-    import citi.evaluation.runner as runner
+    import citi.evaluation.harness as harness
 
     out = tmp_path / "ev"
     args = [
@@ -83,7 +83,7 @@ def test_generations_are_reused_after_a_scoring_failure(tmp_path, data_dir, monk
     ]
     assert main(args) == 0
     (out / "tasks" / "triviaqa.json").unlink()  # as if scoring had crashed after generation
-    monkeypatch.setattr(runner, "generate", lambda *a, **k: pytest.fail("generated again"))
+    monkeypatch.setattr(harness, "generate", lambda *a, **k: pytest.fail("generated again"))
     assert main(args) == 0
     assert (
         json.loads((out / "results.json").read_text())["tasks"]["triviaqa"]["metrics"]["examples"]
@@ -95,7 +95,7 @@ def test_a_new_task_version_reruns_that_task_only(tmp_path, data_dir, monkeypatc
     import dataclasses
 
     import citi.evaluation.runner as runner
-    from citi.evaluation.tasks import TASKS
+    from citi.evaluation.registry import TASKS
 
     out = tmp_path / "ev"
     args = ["eval", "--model", "tiny-llama", "--data-dir", str(data_dir), "--precision", "fp32"]
@@ -104,9 +104,9 @@ def test_a_new_task_version_reruns_that_task_only(tmp_path, data_dir, monkeypatc
     real = runner.run_task
     ran = []
 
-    def spy(loaded, task, *a, **k):
+    def spy(task, *a, **k):
         ran.append(task.name)
-        return real(loaded, task, *a, **k)
+        return real(task, *a, **k)
 
     monkeypatch.setattr(runner, "run_task", spy)
     # a prompt or scorer change is announced by a new version of that task
@@ -118,8 +118,8 @@ def test_a_new_task_version_reruns_that_task_only(tmp_path, data_dir, monkeypatc
 
 def test_every_registered_metric_is_formatted_by_the_metric_table():
     from citi.evaluation.metrics import METRICS
-    from citi.evaluation.runner import format_metric
-    from citi.evaluation.tasks import TASKS
+    from citi.evaluation.registry import TASKS
+    from citi.evaluation.tables import format_metric
 
     for task in TASKS.values():
         assert task.primary in METRICS, task.name  # no metric is formatted by a guess

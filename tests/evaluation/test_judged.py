@@ -5,9 +5,12 @@ import pytest
 import citi.evaluation.generation as generation
 from citi.cli.main import main
 from citi.data import load_dataset
-from citi.evaluation import mtbench, toolalpaca
+from citi.evaluation.benchmarks import mtbench, toolalpaca
+from citi.evaluation.config import EvalConfig
 from citi.evaluation.judge import Judge, JudgeError
+from citi.evaluation.registry import TASKS
 from citi.evaluation.runner import evaluate
+from citi.evaluation.task import TaskContext
 from tests.evaluation.fake_judge import FakeJudge
 
 
@@ -27,6 +30,10 @@ def test_parse_step_reads_actions_and_responses():
 
 def _steps(*calls):
     return [{"action": a, "input": i} for a, i in calls]
+
+
+def _mtbench_config(data_dir):  # noqa: N802 (reads as the config it is)
+    return EvalConfig(model="tiny-llama", tasks=["mtbench"], data_dir=str(data_dir))
 
 
 GOLDEN = [
@@ -99,9 +106,9 @@ def test_agent_loop_with_simulator_and_judge(tiny_llama, data_dir, monkeypatch):
     ]
     calls = _scripted(monkeypatch, turns)
     with FakeJudge() as fake:
-        metrics, records = toolalpaca.evaluate_toolalpaca(
-            tiny_llama, examples, 4, Judge(fake.url, "judge-1"), data_dir
-        )
+        ctx = TaskContext(tiny_llama, 4, data_dir=data_dir, judge=Judge(fake.url, "judge-1"))
+        result = toolalpaca.evaluate_toolalpaca(TASKS["toolalpaca-sim"], examples, ctx)
+    metrics, records = result.metrics, result.records
     # second turn only for the example still running, and it sees its observation
     assert len(calls) == 2 and len(calls[1]) == 1
     assert 'ASSISTANT Observation: Status Code: 200\nResponse: {"rain": true}' in calls[1][0]
@@ -113,7 +120,7 @@ def test_agent_loop_with_simulator_and_judge(tiny_llama, data_dir, monkeypatch):
     judged = [r for r in fake.requests if "Judge the solution" in str(r)]
     assert len(judged) == 1 and "1. Function: getForecast" in judged[0]["messages"][0]["content"]
     assert metrics["procedure"] == 0.5 and metrics["response"] == 0.0 and metrics["overall"] == 0
-    assert metrics["procedure_match"] == 0.5 and metrics["primary"] == "overall"
+    assert metrics["procedure_match"] == 0.5 and result.primary == "overall"
     assert records[0]["steps"][0]["action"] == "getForecast"
 
 
@@ -121,8 +128,10 @@ def test_agent_loop_without_judge_is_labelled_procedure_match(tiny_llama, data_d
     examples = load_dataset("toolalpaca-sim", data_dir)
     loop = ['ASSISTANT Action: nope\nASSISTANT Action Input: {"a": 1}']
     _scripted(monkeypatch, [["ASSISTANT Response: ?", *loop]] + [loop] * 9)
-    metrics, records = toolalpaca.evaluate_toolalpaca(tiny_llama, examples, 4, None, data_dir)
-    assert metrics["primary"] == "procedure_match" and "not the paper's" in metrics["note"]
+    ctx = TaskContext(tiny_llama, 4, data_dir=data_dir)
+    result = toolalpaca.evaluate_toolalpaca(TASKS["toolalpaca-sim"], examples, ctx)
+    metrics, records = result.metrics, result.records
+    assert result.primary == "procedure_match" and "not the paper's" in metrics["note"]
     assert metrics["procedure_match"] == 0.0
     # the looping example stops after MAX_TURNS without a response
     assert len(records[1]["steps"]) == toolalpaca.MAX_TURNS and records[1]["response"] is None
@@ -133,10 +142,8 @@ def test_mtbench_two_turns_and_reference_prompts(tiny_llama, data_dir, monkeypat
     calls = _scripted(monkeypatch, [["A poem.", "4"], ["A rhyme.", "8"]])
     with FakeJudge() as fake:
         results = evaluate(
-            "tiny-llama",
-            ["mtbench"],
+            _mtbench_config(data_dir),
             tmp_path / "ev",
-            data_dir=data_dir,
             loaded=tiny_llama,
             judge=Judge(fake.url, "judge-1"),
         )
@@ -151,9 +158,7 @@ def test_mtbench_two_turns_and_reference_prompts(tiny_llama, data_dir, monkeypat
 
 
 def test_mtbench_without_judge_is_skipped_with_a_message(tiny_llama, data_dir, tmp_path, capsys):
-    results = evaluate(
-        "tiny-llama", ["mtbench"], tmp_path / "ev", data_dir=data_dir, loaded=tiny_llama
-    )
+    results = evaluate(_mtbench_config(data_dir), tmp_path / "ev", loaded=tiny_llama)
     assert results["tasks"] == {} and "--judge-url" in results["skipped"]["mtbench"]
     assert "needs a judge endpoint" in capsys.readouterr().out
 
@@ -189,10 +194,8 @@ def test_answers_survive_a_judge_failure(tiny_llama, data_dir, monkeypatch, tmp_
     with FakeJudge() as fake:
         with pytest.raises(JudgeError):
             evaluate(
-                "tiny-llama",
-                ["mtbench"],
+                _mtbench_config(data_dir),
                 tmp_path / "ev",
-                data_dir=data_dir,
                 loaded=tiny_llama,
                 judge=Judge(fake.url, "broken", retries=1),
             )
@@ -206,14 +209,7 @@ def test_answers_survive_a_judge_failure(tiny_llama, data_dir, monkeypatch, tmp_
     # the same judge again, now answering: the answers come from the cache
     judge = Judge(fake.url, "broken", retries=1)
     monkeypatch.setattr(judge, "_post", lambda payload: "Rating: [[6]]")
-    results = evaluate(
-        "tiny-llama",
-        ["mtbench"],
-        tmp_path / "ev",
-        data_dir=data_dir,
-        loaded=tiny_llama,
-        judge=judge,
-    )
+    results = evaluate(_mtbench_config(data_dir), tmp_path / "ev", loaded=tiny_llama, judge=judge)
     assert results["tasks"]["mtbench"]["metrics"]["mean_rating"] == 6.0
 
 

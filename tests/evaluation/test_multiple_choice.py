@@ -6,7 +6,7 @@ import torch
 
 from citi.data import load_dataset
 from citi.data.render import render_prompt
-from citi.evaluation.multiple_choice import choice_logprobs, make_choices
+from citi.evaluation.benchmarks.multiple_choice import choice_logprobs, make_choices
 
 
 def _pool(data_dir):
@@ -43,7 +43,7 @@ def test_choice_logprobs_are_the_models_own(tiny_llama):
 
 
 def test_triviaqa_mc_task_writes_per_item_correctness(tmp_path, data_dir):
-    from citi.evaluation.runner import evaluate
+    from tests.helpers import evaluate_tasks as evaluate
 
     res = evaluate(
         "tiny-llama", ["triviaqa-mc"], tmp_path, data_dir=data_dir, precision="fp32", device="cpu"

@@ -34,9 +34,9 @@ def ran(monkeypatch):
 
     real, names = runner.run_task, []
 
-    def spy(loaded, task, *a, **k):
+    def spy(task, *a, **k):
         names.append(task.name)
-        return real(loaded, task, *a, **k)
+        return real(task, *a, **k)
 
     monkeypatch.setattr(runner, "run_task", spy)
     return names

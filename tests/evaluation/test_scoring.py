@@ -5,14 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from citi.data import load_dataset
-from citi.evaluation import apibank
-from citi.evaluation.metrics import (
-    gsm8k_flexible,
-    gsm8k_scores,
-    gsm8k_strict,
-    normalize_answer,
-    triviaqa_exact_match,
-)
+from citi.evaluation.benchmarks import apibank
+from citi.evaluation.benchmarks.gsm8k import gsm8k_flexible, gsm8k_scores, gsm8k_strict
+from citi.evaluation.benchmarks.triviaqa import normalize_answer, triviaqa_exact_match
 from citi.evaluation.sandbox import humaneval_program, run_program
 
 GOLD = (
@@ -189,7 +184,7 @@ def test_specs_come_from_descriptions_and_recorded_tool_results():
 def test_tool_searcher_is_judged_by_the_tool_it_retrieves():
     import numpy as np
 
-    from citi.evaluation.toolsearch import ToolSearcher, keywords_match, split_camel
+    from citi.evaluation.benchmarks.toolsearch import ToolSearcher, keywords_match, split_camel
 
     vocab = ["stock", "price", "meeting", "alarm"]
 
@@ -215,7 +210,7 @@ def test_tool_searcher_is_judged_by_the_tool_it_retrieves():
 
 
 def test_tool_searcher_corpus_uses_the_official_search_text(tmp_path):
-    from citi.evaluation.toolsearch import load_corpus
+    from citi.evaluation.benchmarks.toolsearch import load_corpus
 
     path = tmp_path / "apis.json"
     path.write_text(
@@ -319,7 +314,7 @@ def test_sandbox_contains_hostile_code(tmp_path):
 
 
 def test_ifeval_scores_with_lm_eval_checkers():
-    from citi.evaluation.ifeval import ifeval_aggregate, ifeval_scores
+    from citi.evaluation.benchmarks.ifeval import ifeval_aggregate, ifeval_scores
 
     meta = {
         "key": 1,
@@ -352,7 +347,7 @@ def test_executed_tool_searcher_reproduces_every_recorded_level2_output():
     recorded ToolSearcher call of the level-2 dialogues returned is the one citi retrieves."""
     from pathlib import Path
 
-    from citi.evaluation import toolsearch
+    from citi.evaluation.benchmarks import toolsearch
 
     root = Path(__file__).resolve().parents[3] / "shared" / "data" / "api_bank"
     corpus = root / "apis" / "api_descriptions_at_recording.json"

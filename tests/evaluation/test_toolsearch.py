@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from citi.evaluation import toolsearch
+from citi.evaluation.benchmarks import toolsearch
 
 REPO = Path(__file__).resolve().parents[2]
 

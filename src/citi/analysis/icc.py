@@ -152,8 +152,8 @@ def run_icc(
 ) -> dict:
     """``precision`` as in ``citi eval`` (bf16 loads the weights in bfloat16); the hidden states
     are averaged in float32 either way."""
+    from citi.adapters import load_for_eval
     from citi.data import load_dataset
-    from citi.evaluation.runner import load_for_eval
     from citi.models import load_model
     from citi.models.loader import default_device
     from citi.precision import model_precision, resolve_precision, weights_dtype

@@ -16,6 +16,7 @@ import torch
 from citi.adapters import adapter_kind
 from citi.components import list_components
 from citi.errors import CitiError
+from citi.evaluation.config import EvalConfig
 from citi.io import atomic_path, write_json_atomic
 from citi.precision import run_in_float32
 
@@ -97,64 +98,48 @@ def check_tuned_run(tuned_run: str) -> dict:
     return meta
 
 
-def run_replace(
-    model: str,
-    tuned_run: str,
-    importance: dict,
-    settings: list[str],
-    tasks: list[str],
-    out_dir,
-    data_dir=None,
-    limit: int | None = None,
-    batch_size: int = 8,
-    precision: str = "auto",
-    device: str | None = None,
-) -> dict:
-    """Evaluate the base model, each setting and the tuned model. ``precision`` as in ``citi
+def run_replace(config: EvalConfig, importance: dict, settings: list[str], out_dir) -> dict:
+    """Evaluate ``config.tasks`` on the base model (``config.model``), each setting and the
+    tuned model (``config.adapter``: a fully fine-tuned run). ``config.precision`` as in ``citi
     eval``: bf16 loads every variant's frozen weights in bfloat16; a replaced component holds
     exactly the tuned model's weights, float32 as trained (a fully fine-tuned model itself is
     evaluated in float32, see citi.adapters.keep_trained_in_float32)."""
-    from citi.evaluation.runner import evaluate, load_for_eval
+    from citi.adapters import load_for_eval
+    from citi.evaluation.runner import evaluate
     from citi.models import load_model
     from citi.models.loader import default_device
     from citi.precision import resolve_precision, weights_dtype
 
     for s in settings:
         parse_setting(s)
-    check_tuned_run(tuned_run)
-    precision = resolve_precision(precision, device or default_device())
+    if not config.adapter:
+        raise CitiError("replace: needs the fully fine-tuned run (--tuned)")
+    check_tuned_run(config.adapter)
+    device = config.device
+    precision = resolve_precision(config.precision, device or default_device())
     out = Path(out_dir)
-    tuned = load_for_eval(model, tuned_run, device=device, precision=precision)
-    check_ranking(importance.get("rank_M"), [c.name for c in list_components(tuned.model)], model)
+    tuned = load_for_eval(config.model, config.adapter, device=device, precision=precision)
+    names = [c.name for c in list_components(tuned.model)]
+    check_ranking(importance.get("rank_M"), names, config.model)
     results = {}
     variants = ["vanilla", *settings, "tuned"]
     for variant in variants:
         if variant == "tuned":
             loaded = tuned
         else:
-            loaded = load_model(model, dtype=weights_dtype("auto", precision), device=device)
+            loaded = load_model(config.model, dtype=weights_dtype("auto", precision), device=device)
             if variant != "vanilla":
                 names = components_for(variant, importance["rank_M"])
                 replace_components(loaded.model, tuned.model, names)
             loaded.model.eval()
-        res = evaluate(
-            model,
-            tasks,
-            out / variant,
-            adapter=tuned_run,
-            data_dir=data_dir,
-            limit=limit,
-            batch_size=batch_size,
-            loaded=loaded,
-            variant=variant,
-        )
+        res = evaluate(config, out / variant, loaded=loaded, variant=variant)
         results[variant] = {t: r["metrics"][r["primary"]] for t, r in res["tasks"].items()}
     summary = {
-        "model": model,
-        "tuned": tuned_run,
+        "model": config.model,
+        "tuned": config.adapter,
         "settings": settings,
-        "tasks": tasks,
-        "limit": limit,
+        "tasks": config.tasks,
+        "limit": config.limit,
         "precision": precision,
         "results": results,
     }

@@ -97,29 +97,25 @@ def run_jaccard_cmd(args: argparse.Namespace) -> int:
 def run_replace_cmd(args: argparse.Namespace) -> int:
     from citi.analysis.replace import run_replace
     from citi.errors import CitiError
-    from citi.evaluation.runner import get_task
+    from citi.evaluation.config import EvalConfig
     from citi.io import read_json
 
     importance = read_json(args.importance)
     if not isinstance(importance, dict) or "rank_M" not in importance:
         raise CitiError(f"{args.importance}: not an importance.json (no rank_M)")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    for t in tasks:
-        get_task(t)
-    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
-    summary = run_replace(
-        args.model,
-        args.tuned,
-        importance,
-        settings,
-        tasks,
-        args.out,
-        args.data_dir,
-        args.limit,
-        args.batch_size,
-        args.precision,
-        args.device,
+    config = EvalConfig(  # checks the task names and limits before any model is loaded
+        tasks=tasks,
+        model=args.model,
+        adapter=args.tuned,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
     )
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    summary = run_replace(config, importance, settings, args.out)
     t = Table(title="component replacement (Table 1)")
     t.add_column("variant")
     for task in tasks:

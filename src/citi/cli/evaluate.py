@@ -16,7 +16,7 @@ from citi.cli.common import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from citi.evaluation.tasks import TASKS
+    from citi.evaluation.registry import TASKS
 
     p = sub.add_parser(
         "eval",
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from citi.errors import CitiError
-    from citi.evaluation.runner import markdown_table
+    from citi.evaluation.tables import markdown_table
     from citi.io import read_json
 
     if args.compare:
@@ -67,7 +67,7 @@ def run_eval(args: argparse.Namespace) -> int:
             raise CitiError("eval compare: give one or more evaluation directories")
         from pathlib import Path
 
-        from citi.evaluation.runner import check_results
+        from citi.evaluation.tables import check_results
 
         results = [check_results(read_json(Path(d) / "results.json"), Path(d)) for d in dirs]
         print(markdown_table(results, dirs), end="")
@@ -76,7 +76,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CitiError("eval: --tasks and --out are required")
     from citi.config import config_from_dict
     from citi.evaluation.config import EvalConfig
-    from citi.evaluation.runner import evaluate_config
+    from citi.evaluation.runner import evaluate
 
     values = {
         "tasks": [t.strip() for t in args.tasks.split(",") if t.strip()],
@@ -102,9 +102,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if not (args.judge_url and args.judge_model):
             raise CitiError("--judge-url and --judge-model go together")
         judge = Judge(args.judge_url, args.judge_model)
-    results = evaluate_config(config, args.out, judge=judge)
-    from citi.evaluation.runner import markdown_table as table
-
-    print(table([results], [args.adapter or args.model]), end="")
+    results = evaluate(config, args.out, judge=judge)
+    print(markdown_table([results], [args.adapter or args.model]), end="")
     console.print(f"wrote {args.out}/results.json, results.md, predictions/")
     return 0

@@ -34,7 +34,7 @@ class EvalConfig:
     chat_template: str | None = None
 
     def __post_init__(self) -> None:
-        from citi.evaluation.runner import get_task
+        from citi.evaluation.registry import get_task
 
         tasks = [t for t in self.tasks if isinstance(t, str) and t.strip()]
         if not tasks:
@@ -66,7 +66,7 @@ class EvalConfig:
         if self.eval_fraction is not None and not self.tool_data:
             raise ConfigError("--eval-fraction: needs --tool-data (the data it holds out part of)")
         if self.eval_data is None and self.eval_fraction is None:
-            from citi.evaluation.tasks import TASKS
+            from citi.evaluation.registry import TASKS
 
             needing = [t for t in tasks if TASKS[t].load is not None]
             if needing:

@@ -3,6 +3,9 @@ used by results.md, `citi eval compare` and the reproduction report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from citi.errors import CitiError
 from citi.evaluation.metrics import METRICS, metric_info
 
 # Metrics printed as they are (not as percentages), from the one metric table.
@@ -63,3 +66,20 @@ def limits_text(ev: dict) -> str:
     if per_task:
         text += "; per task: " + ", ".join(f"{t} {n}" for t, n in per_task.items())
     return text + "."
+
+
+def check_results(results, where: Path) -> dict:
+    """A results.json read back from disk, checked by shape (one error line naming the file)."""
+    tasks = results.get("tasks") if isinstance(results, dict) else None
+    ok = isinstance(tasks, dict) and all(
+        isinstance(e, dict)
+        and isinstance(e.get("primary"), str)
+        and isinstance(e.get("metrics"), dict)
+        for e in tasks.values()
+    )
+    if not ok:
+        raise CitiError(
+            f"{where / 'results.json'}: not a citi results.json (needs tasks: {{name: {{primary, "
+            f"metrics}}}})"
+        )
+    return results

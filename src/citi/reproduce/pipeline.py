@@ -15,6 +15,7 @@ from pathlib import Path
 from citi.config import changed_settings, save_config
 from citi.console import console
 from citi.errors import CitiError
+from citi.evaluation.config import EvalConfig
 from citi.io import read_json, write_json_atomic
 from citi.reproduce.preset import ReproduceConfig
 
@@ -162,8 +163,6 @@ class Pipeline:
     def evaluate_snapshots(self, run: str) -> None:
         """The cheap snapshot tasks on each training snapshot and on the final adapter (or on
         the base model), for the trade-off figure's lines."""
-        from citi.evaluation.config import EvalConfig
-
         ev = self.config.snapshot_eval
         settings = self._eval_run_settings() | {"batch_size": self.config.eval.batch_size}
         root = self.out / "eval-snapshots" / run
@@ -190,9 +189,9 @@ class Pipeline:
         write_tradeoff(self.out, self.config)
 
     def router(self) -> None:
+        from citi.adapters import load_for_eval
         from citi.analysis.router import run_router_analysis
         from citi.data import load_dataset
-        from citi.evaluation.runner import load_for_eval
 
         method = self._router_method()
         loaded = load_for_eval(
@@ -242,18 +241,16 @@ class Pipeline:
         from citi.analysis.replace import run_replace
 
         rep = self.config.replace
-        run_replace(
-            self.config.model,
-            str(self.out / "runs" / "ft"),
-            read_json(self.out / "importance" / "importance.json"),
-            rep.settings,
-            rep.tasks,
-            self.out / "analysis" / "replace",
-            self.config.data_dir,
-            self.config.eval.limit,
-            self.config.eval.batch_size,
-            self.config.precision,
+        tuned = str(self.out / "runs" / "ft")
+        config = EvalConfig(
+            tasks=list(rep.tasks),
+            limit=self.config.eval.limit,
+            batch_size=self.config.eval.batch_size,
+            adapter=tuned,
+            **self._eval_run_settings(),
         )
+        importance = read_json(self.out / "importance" / "importance.json")
+        run_replace(config, importance, rep.settings, self.out / "analysis" / "replace")
 
     def _router_method(self) -> str | None:
         """The first method whose MOLoRA routers the router analysis reads (one seed's run)."""
@@ -278,6 +275,6 @@ class Pipeline:
 
 def _evaluate(config, out_dir: Path, judge=None) -> None:
     """Evaluate one run as ``config`` (an EvalConfig) says."""
-    from citi.evaluation.runner import evaluate_config
+    from citi.evaluation.runner import evaluate
 
-    evaluate_config(config, out_dir, judge=judge)
+    evaluate(config, out_dir, judge=judge)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from citi.evaluation.apibank import ERROR_TYPES
-from citi.evaluation.runner import RAW_METRICS, format_entry
-from citi.evaluation.tables import limits_text
+from citi.evaluation.benchmarks.apibank import ERROR_TYPES
+from citi.evaluation.tables import RAW_METRICS, format_entry, limits_text
 from citi.io import read_json, write_text_atomic
 from citi.reproduce.pilot import pilot_section
 
@@ -209,7 +208,7 @@ def _errors(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -
     errors = error_table(out, runs, tasks)
     if errors:
         parts += ["## API-Bank error taxonomy (Table 7)", "", errors, ""]
-    from citi.evaluation import bfcl
+    from citi.evaluation.benchmarks import bfcl
 
     errors = error_table(out, runs, tasks, "bfcl-", bfcl.ERROR_TYPES)
     if errors:

@@ -88,8 +88,7 @@ def load_served(
         (d / ADAPTER_CONFIG).is_file() and (d / ADAPTER_WEIGHTS).is_file()
         for d in (path, path / "final")
     ):
-        from citi.adapters import read_adapter_config
-        from citi.evaluation.runner import load_for_eval
+        from citi.adapters import load_for_eval, read_adapter_config
         from citi.export import find_adapter_dir, run_root
 
         adapter_dir = find_adapter_dir(path)

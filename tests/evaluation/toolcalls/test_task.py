@@ -3,8 +3,8 @@ import json
 import pytest
 
 from citi.cli.main import main
-from citi.evaluation.runner import evaluate
 from citi.evaluation.toolcalls.task import conversation_turns, load_turns, render_turn
+from tests.helpers import evaluate_tasks as evaluate
 
 WEATHER = {
     "type": "function",

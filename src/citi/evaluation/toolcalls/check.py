@@ -1,7 +1,7 @@
 """AST checking of parsed tool calls against a reference call and the tool's JSON Schema.
 
-BFCL's rules (:mod:`citi.evaluation.bfcl`: its checker is reused for the value rules, string
-normalisation included), extended to JSON Schema where a user's tools declare it:
+BFCL's rules (:mod:`citi.evaluation.benchmarks.bfcl`: its checker is reused for the value
+rules, string normalisation included), extended to JSON Schema where a user's tools declare it:
 
 * the number of calls must match; parallel calls match in any order; the name must match;
 * every ``required`` parameter must be present; a parameter the schema does not declare is
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 
-from citi.evaluation import bfcl
+from citi.evaluation.benchmarks import bfcl
 
 CORRECT = bfcl.CORRECT
 CALL_ERRORS = (

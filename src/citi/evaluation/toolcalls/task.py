@@ -169,10 +169,12 @@ def render_turn(tokenizer, turn: Turn) -> str:
     return render_messages(tokenizer, list(turn.history), tools, turn.template)
 
 
-def run_tool_calls(loaded, turns, batch_size, judge=None, data_dir=None, generated=None):
+def run_tool_calls(_task, turns, ctx):
     """The task's run: generate every turn (batched, cached by the runner), parse, score."""
     from citi.evaluation.generation import generate
+    from citi.evaluation.task import TaskResult
 
+    loaded, batch_size = ctx.loaded, ctx.batch_size
     tok = loaded.tokenizer
     prompts = [render_turn(tok, t) for t in turns]
 
@@ -181,7 +183,7 @@ def run_tool_calls(loaded, turns, batch_size, judge=None, data_dir=None, generat
             loaded.model, tok, prompts, MAX_NEW_TOKENS, STOPS, batch_size, "eval tool-calls"
         )
 
-    outputs = generated(make) if generated is not None else make()
+    outputs = ctx.generated(make)
     records = []
     for turn, prompt, output in zip(turns, prompts, outputs, strict=True):
         parsed = parse_tool_calls(output)
@@ -197,4 +199,4 @@ def run_tool_calls(loaded, turns, batch_size, judge=None, data_dir=None, generat
             }
         )
     metrics = aggregate_turns([r["scores"] for r in records])
-    return metrics, records
+    return TaskResult(metrics, records)

@@ -1,10 +1,10 @@
 """BFCL (Berkeley Function-Calling Leaderboard), Python AST categories: decoding and checking.
 
 The model answers ``[func(arg=value), ...]``. The text is read as bfcl-eval's prompting decoder
-reads it, but with :mod:`ast` only (``citi.evaluation.bfcl_decode``: nothing is evaluated,
-constant expressions are folded from the tree where BFCL calls ``eval``), into ``[{name: {arg:
-value}}]``, and checked with the rules of bfcl-eval's AST checker, verdict for verdict (a
-differential test against bfcl-eval itself):
+reads it, but with :mod:`ast` only (``citi.evaluation.benchmarks.bfcl_decode``: nothing is
+evaluated, constant expressions are folded from the tree where BFCL calls ``eval``), into
+``[{name: {arg: value}}]``, and checked with the rules of bfcl-eval's AST checker, verdict for
+verdict (a differential test against bfcl-eval itself):
 
 * the number of calls must match (one for simple/multiple), parallel calls match in any order;
 * the function name must match;
@@ -29,7 +29,9 @@ from __future__ import annotations
 import re
 
 from citi.data.bfcl import SYSTEM_PROMPT  # noqa: F401 (the prompt lives with the data)
-from citi.evaluation.bfcl_decode import MAX_OUTPUT_CHARS, decode_calls  # noqa: F401
+from citi.data.example import Example
+from citi.evaluation.benchmarks.bfcl_decode import MAX_OUTPUT_CHARS, decode_calls  # noqa: F401
+from citi.evaluation.task import API_STOPS, Task, verdict_aggregate
 
 CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
 
@@ -244,3 +246,25 @@ def render_answer(answer: dict, doc: dict | None = None) -> str:
         if (k in required or "" not in opts) and (v := first(opts)) is not None
     ]
     return f"{name}({', '.join(parts)})"
+
+
+def _score(ex: Example, prediction: str) -> dict:
+    meta = ex.meta
+    verdict = check_sample(meta["category"], prediction, meta["functions"], meta["answers"])
+    return {"correct": float(verdict == CORRECT), "verdict": verdict}
+
+
+TASKS = [
+    Task(
+        name=f"bfcl-{category.replace('_', '-')}",
+        dataset=f"bfcl-{category.replace('_', '-')}",
+        description=f"BFCL {category} (Python): AST-checked accuracy and error types",
+        max_new_tokens=256 if category.startswith("parallel") else 128,
+        stop=API_STOPS,
+        score=_score,
+        aggregate=verdict_aggregate("accuracy", ERROR_TYPES),
+        primary="accuracy",
+        version=3,  # 3: constant expressions folded as bfcl-eval decodes them, **{...}
+    )
+    for category in CATEGORIES
+]

@@ -1,7 +1,7 @@
 """BFCL in function-calling mode: the functions go to the model as tools through its chat
 template, and the calls are read back from the template's format (Hermes, JSON, pythonic:
 :func:`citi.evaluation.toolcalls.parse_tool_calls`), then checked by BFCL's AST rules
-(:func:`citi.evaluation.bfcl.check_decoded`), verdict for verdict as in prompting mode.
+(:func:`citi.evaluation.benchmarks.bfcl.check_decoded`), verdict for verdict as in prompting mode.
 
 The functions are turned into OpenAI tools the way bfcl-eval does for function-calling models:
 a ``.`` in a name becomes ``_`` (the tools API forbids dots; calls are mapped back), BFCL's types
@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from citi.evaluation import bfcl
+from citi.evaluation.benchmarks import bfcl
+from citi.evaluation.task import Task, TaskContext, TaskResult, verdict_aggregate
 from citi.evaluation.toolcalls.parse import parse_tool_calls
 from citi.evaluation.toolcalls.task import STOPS, render_messages
 
@@ -91,9 +92,10 @@ def make_bfcl_fc_run(max_new_tokens: int, aggregate: Callable[[list[dict]], dict
     """The run of a function-calling BFCL task: render with the tools, generate, decode, check;
     ``aggregate`` totals the per-sample verdicts as prompting mode does."""
 
-    def run(loaded, examples, batch_size, judge=None, data_dir=None, generated=None):
+    def run(_task: Task, examples: list, ctx: TaskContext) -> TaskResult:
         from citi.evaluation.generation import generate
 
+        loaded, batch_size = ctx.loaded, ctx.batch_size
         tok = loaded.tokenizer
         prompts = [
             render_messages(tok, user_messages(ex), to_tools(ex.meta["functions"]))
@@ -105,7 +107,7 @@ def make_bfcl_fc_run(max_new_tokens: int, aggregate: Callable[[list[dict]], dict
                 loaded.model, tok, prompts, max_new_tokens, STOPS, batch_size, "eval bfcl-fc"
             )
 
-        outputs = generated(make) if generated is not None else make()
+        outputs = ctx.generated(make)
         records = []
         for ex, prompt, output in zip(examples, prompts, outputs, strict=True):
             meta = ex.meta
@@ -119,6 +121,30 @@ def make_bfcl_fc_run(max_new_tokens: int, aggregate: Callable[[list[dict]], dict
             records.append(
                 {"prompt": prompt, "prediction": output, "id": meta["id"], "scores": scores}
             )
-        return aggregate([r["scores"] for r in records]), records
+        return TaskResult(aggregate([r["scores"] for r in records]), records)
 
     return run
+
+
+def _tasks() -> list[Task]:
+    tasks = []
+    for category in bfcl.CATEGORIES:
+        new_tokens = 256 if category.startswith("parallel") else 128
+        tasks.append(
+            Task(
+                name=f"bfcl-fc-{category.replace('_', '-')}",
+                dataset=f"bfcl-{category.replace('_', '-')}",
+                description=f"BFCL {category} in function-calling mode: the functions as tools "
+                "through the chat template, calls read from its format (Hermes, JSON, pythonic), "
+                "BFCL's AST checker",
+                max_new_tokens=new_tokens,
+                stop=STOPS,
+                run=make_bfcl_fc_run(new_tokens, verdict_aggregate("accuracy", bfcl.ERROR_TYPES)),
+                primary="accuracy",
+            )
+        )
+    return tasks
+
+
+# Function-calling mode: the same samples and checker as bfcl-*, the functions passed as tools.
+TASKS = _tasks()

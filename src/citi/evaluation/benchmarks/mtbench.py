@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from citi.data.example import Example
 from citi.data.records import read_records
 from citi.errors import DataError
+from citi.evaluation.task import Task, TaskContext, TaskResult
 
 NEEDS_REFERENCE = ("math", "reasoning", "coding")
 _RATING = re.compile(r"\[\[(\d+(?:\.\d+)?)\]\]")
@@ -110,14 +112,11 @@ def answer_turns(loaded, examples, batch_size: int, max_new_tokens: int = 512) -
     return answers
 
 
-def evaluate_mtbench(loaded, examples, batch_size, judge, data_dir=None, generated=None):
-    """(metrics, records); ``generated`` caches the answers before any judging."""
-    prompts, refs = load_judge_files(data_dir)
-
-    def make():
-        return answer_turns(loaded, examples, batch_size)
-
-    answers = generated(make) if generated else make()
+def evaluate_mtbench(task: Task, examples: list[Example], ctx: TaskContext) -> TaskResult:
+    """Both turns answered (cached by ``ctx.generated`` before any judging), then rated."""
+    prompts, refs = load_judge_files(ctx.data_dir)
+    judge = ctx.judge
+    answers = ctx.generated(lambda: answer_turns(ctx.loaded, examples, ctx.batch_size))
     records, ratings = [], []
     from tqdm.auto import tqdm
 
@@ -137,9 +136,23 @@ def evaluate_mtbench(loaded, examples, batch_size, judge, data_dir=None, generat
         )
     unrated = sum(r is None for rec in records for r in rec["scores"]["ratings"])
     mean = sum(ratings) / len(ratings) if ratings else 0.0
-    return {
+    metrics = {
         "score": mean / 10,  # shown as a percentage, like the paper
         "mean_rating": mean,
         "unrated_turns": unrated,
-        "primary": "score",
-    }, records
+    }
+    return TaskResult(metrics, records, "score")
+
+
+TASKS = [
+    Task(
+        name="mtbench",
+        dataset="mtbench",
+        description="MT-Bench two-turn answers rated 1-10 by the --judge-url model, as a "
+        "percentage",
+        run=evaluate_mtbench,
+        needs_judge=True,
+        uses_judge=True,
+        primary="score",
+    )
+]

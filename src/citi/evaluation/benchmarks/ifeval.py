@@ -12,6 +12,9 @@ import contextlib
 import functools
 import io
 
+from citi.data.example import Example
+from citi.evaluation.task import Task
+
 
 @functools.lru_cache(maxsize=1)
 def _checkers():
@@ -76,3 +79,20 @@ def ifeval_aggregate(records: list[dict]) -> dict:
         "inst_level_loose": inst("inst_loose"),
         "punkt": all(r["punkt"] for r in records),
     }
+
+
+def _score(ex: Example, prediction: str) -> dict:
+    return ifeval_scores(ex.messages[0]["content"], prediction, ex.meta)
+
+
+TASKS = [
+    Task(
+        name="ifeval",
+        dataset="ifeval",
+        description="IFEval prompt/instruction-level accuracy, strict and loose (lm-eval checkers)",
+        max_new_tokens=512,
+        score=_score,
+        aggregate=ifeval_aggregate,
+        primary="prompt_level_strict",
+    )
+]

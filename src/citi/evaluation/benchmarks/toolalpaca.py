@@ -18,7 +18,9 @@ import re
 from pathlib import Path
 from string import Template
 
+from citi.data.example import Example
 from citi.errors import DataError
+from citi.evaluation.task import Task, TaskContext, TaskResult
 
 MAX_TURNS = 10
 STEP_STOPS = ("ASSISTANT Observation:", "USER:", "<|im_end|>")
@@ -228,16 +230,15 @@ def judge_prompt(example, run: dict, template: str) -> str:
     )
 
 
-def evaluate_toolalpaca(loaded, examples, batch_size, judge=None, data_dir=None, generated=None):
-    """(metrics, per-item records): judged P/R/O with a judge, else the procedure match.
-    ``generated`` caches the agent runs, so a judge failure does not cost the generation."""
-    simulator_prompt = load_template(data_dir, "Simulator.txt") if judge else None
-    template = load_template(data_dir, "Evaluation.txt") if judge else None
-
-    def make():
-        return run_agents(loaded, examples, batch_size, judge, simulator_prompt)
-
-    runs = generated(make) if generated else make()
+def evaluate_toolalpaca(task: Task, examples: list[Example], ctx: TaskContext) -> TaskResult:
+    """Judged P/R/O with a judge, else the procedure match. The agent runs are cached
+    (``ctx.generated``), so a judge failure does not cost the generation."""
+    judge = ctx.judge
+    simulator_prompt = load_template(ctx.data_dir, "Simulator.txt") if judge else None
+    template = load_template(ctx.data_dir, "Evaluation.txt") if judge else None
+    runs = ctx.generated(
+        lambda: run_agents(ctx.loaded, examples, ctx.batch_size, judge, simulator_prompt)
+    )
     from tqdm.auto import tqdm
 
     records = []
@@ -275,10 +276,23 @@ def evaluate_toolalpaca(loaded, examples, batch_size, judge=None, data_dir=None,
         )
     keys = records[0]["scores"] if records else {}
     metrics = {k: sum(r["scores"][k] for r in records) / len(records) for k in keys}
-    metrics["primary"] = "overall" if judge is not None else "procedure_match"
     if judge is None:
         metrics["note"] = (
             "no judge endpoint: deterministic procedure match against the golden answers, "
             "not the paper's GPT-4-judged Procedure/Response/Overall"
         )
-    return metrics, records
+    return TaskResult(metrics, records, "overall" if judge is not None else "procedure_match")
+
+
+TASKS = [
+    Task(
+        name=f"toolalpaca-{split}",
+        dataset=f"toolalpaca-{split}",
+        description=f"ToolAlpaca ({split}) agent loop: judged Procedure/Response/Overall with "
+        "--judge-url, else a deterministic procedure match (not the paper's metric)",
+        run=evaluate_toolalpaca,
+        uses_judge=True,
+        primary="overall",
+    )
+    for split in ("sim", "real")
+]

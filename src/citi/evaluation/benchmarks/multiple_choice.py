@@ -20,6 +20,8 @@ import random
 import torch
 
 from citi.data.render import IGNORE_INDEX, Encoded, render_prompt
+from citi.evaluation.benchmarks.triviaqa import triviaqa_prompt
+from citi.evaluation.task import Task, TaskContext, TaskResult
 
 CHOICES = 4
 SEED = 20250806  # fixed: changing it changes every item (bump the task's version)
@@ -76,10 +78,12 @@ def choice_logprobs(loaded, prompts: list[str], choices: list[list[str]], batch_
 
 
 def make_run(prompt, pool_datasets: tuple[str, ...]):
-    """The task's run function (see citi.evaluation.tasks.Task.run)."""
+    """The task's run function (see citi.evaluation.task.Task.run)."""
 
-    def run(loaded, examples, batch_size, judge, data_dir, generated):
+    def run(_task: Task, examples: list, ctx: TaskContext) -> TaskResult:
         from citi.data import load_dataset
+
+        loaded, batch_size, data_dir = ctx.loaded, ctx.batch_size, ctx.data_dir
 
         pool = [ex for name in pool_datasets for ex in load_dataset(name, data_dir)]
         items = make_choices(examples, pool)
@@ -110,20 +114,18 @@ def make_run(prompt, pool_datasets: tuple[str, ...]):
             "accuracy": sum(r["scores"]["correct"] for r in records) / n,
             "accuracy_raw": sum(r["scores"]["correct_raw"] for r in records) / n,
         }
-        return metrics, records
+        return TaskResult(metrics, records)
 
     return run
 
 
-def triviaqa_task(task_cls, prompt):
-    """The ``triviaqa-mc`` task record (``task_cls``: citi.evaluation.tasks.Task), asked with
-    the ``triviaqa`` task's prompt."""
-    return task_cls(
-        "triviaqa-mc",
-        "triviaqa-test",
-        "loglik-choice",
-        "TriviaQA held-out split as 4-way multiple choice by log-likelihood (distractors: other "
-        "questions' answers, fixed per question; chance 25%)",
-        run=make_run(prompt, ("triviaqa", "triviaqa-test")),
+TASKS = [
+    Task(
+        name="triviaqa-mc",
+        dataset="triviaqa-test",
+        description="TriviaQA held-out split as 4-way multiple choice by log-likelihood "
+        "(distractors: other questions' answers, fixed per question; chance 25%)",
+        run=make_run(triviaqa_prompt, ("triviaqa", "triviaqa-test")),
         primary="accuracy",
     )
+]

@@ -3,7 +3,7 @@ ROUGE-L for response samples.
 
 API-Bank's official evaluator executes the predicted call against simulated APIs and compares the
 result with the ground truth's using each API's own rule. citi does not run the simulator; it
-applies each API's rules to the arguments (``citi.evaluation.apibank_rules``):
+applies each API's rules to the arguments (``citi.evaluation.benchmarks.apibank_rules``):
 
 * the API name must match (``API_NAME_MISMATCH``); every argument must be one the API declares
   (``INVALID_INPUT_PARAMETER``); every required one must be given (``MISS_INPUT_ARGUMENT``);
@@ -15,7 +15,8 @@ applies each API's rules to the arguments (``citi.evaluation.apibank_rules``):
   text of agendas, reminders and meeting topics, dates parsed with their declared format where
   the API normalises them (``INPUT_MISMATCH``);
 * ToolSearcher is executed: the tool its keywords retrieve must be the ground truth's
-  (``citi.evaluation.toolsearch``; without an embedder, a labelled keyword-overlap fallback).
+  (``citi.evaluation.benchmarks.toolsearch``; without an embedder, a labelled keyword-overlap
+  fallback).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 
-from citi.evaluation import apibank_rules as rules
+from citi.data.example import Example
 from citi.evaluation.apicall import Call, parse_first_call
+from citi.evaluation.benchmarks import apibank_rules as rules
+from citi.evaluation.task import API_STOPS, Task, verdict_aggregate
 
 CORRECT = "CORRECT"
 NO_API_CALL = "NO_API_CALL"
@@ -157,3 +161,67 @@ def rouge_l(prediction: str, reference: str) -> float:
         return 0.0
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     return scorer.score(reference, prediction)["rougeL"].fmeasure
+
+
+def _tool_match(ex: Example, level: str) -> tuple[str, Callable[[str, str], bool]]:
+    """(method, match) deciding ToolSearcher calls: the retrieved tools compared where an
+    embedder and the recorded API descriptions are available, else keyword overlap."""
+    from citi.evaluation.benchmarks import toolsearch
+
+    method, searcher = toolsearch.searcher_for(ex.meta.get("apis_file") or "")
+    if searcher is None:
+        return "keywords", toolsearch.keywords_match
+    prep = toolsearch.split_keywords if level == "3" else (lambda k: k)
+    return method, lambda pred, gold: searcher.best(prep(pred)) == searcher.best(prep(gold))
+
+
+def _api_score(ex: Example, prediction: str) -> dict:
+    level = ex.source.removeprefix("apibank-l")[:1]
+    method, match = _tool_match(ex, level)
+    verdict = score_api_sample(prediction, ex.reference, ex.messages[0]["content"], level, match)
+    record = {"correct": float(verdict == CORRECT), "verdict": verdict}
+    if "ToolSearcher(" in ex.reference:
+        record["toolsearch"] = method
+    return record
+
+
+_verdicts = verdict_aggregate("correctness", ERROR_TYPES)
+
+
+def _api_aggregate(records: list[dict]) -> dict:
+    """Correctness and error counts, plus how ToolSearcher calls were decided."""
+    out = _verdicts(records)
+    methods = sorted({r["toolsearch"] for r in records if "toolsearch" in r})
+    if methods:
+        out["toolsearch"] = methods
+    return out
+
+
+def _response_score(ex: Example, prediction: str) -> dict:
+    return {"rouge_l": rouge_l(prediction, ex.reference)}
+
+
+TASKS = []
+for level in ("1", "2", "3"):
+    TASKS += [
+        Task(
+            name=f"apibank-l{level}",
+            dataset=f"apibank-l{level}",
+            description=f"API-Bank level-{level} API calls: correctness C and error taxonomy",
+            max_new_tokens=128,
+            stop=API_STOPS,
+            score=_api_score,
+            aggregate=_api_aggregate,
+            primary="correctness",
+            version=3,  # 3: look-ups and validations before the checkers, trailing-comma calls
+        ),
+        Task(
+            name=f"apibank-l{level}-response",
+            dataset=f"apibank-l{level}-response",
+            description=f"API-Bank level-{level} responses: ROUGE-L F1",
+            max_new_tokens=128,
+            stop=API_STOPS,
+            score=_response_score,
+            primary="rouge_l",
+        ),
+    ]

@@ -25,9 +25,13 @@ import re
 import torch
 import torch.nn.functional as F
 
+from citi.data.example import Example
 from citi.data.render import render_prompt
 from citi.evaluation.apicall import parse_calls
+from citi.evaluation.benchmarks.gsm8k import gsm8k_prompt
+from citi.evaluation.benchmarks.triviaqa import triviaqa_prompt
 from citi.evaluation.generation import generate
+from citi.evaluation.task import Task, TaskContext, TaskResult, chat_prompt
 from citi.evaluation.toolcalls.parse import parse_tool_calls
 from citi.io import read_json, write_json_atomic
 
@@ -163,7 +167,8 @@ def base_answers(base, tokenizer, source: str, prompts: list[str], batch_size: i
 def make_drift_run(prompt_fn):
     """The ``run`` of a drift task whose prompts are ``prompt_fn(example)`` messages."""
 
-    def run(loaded, examples, batch_size, judge, data_dir, generated=None):
+    def run(task: Task, examples: list[Example], ctx: TaskContext) -> TaskResult:
+        loaded, batch_size = ctx.loaded, ctx.batch_size
         tok = loaded.tokenizer
         prompts = [render_prompt(tok, prompt_fn(ex)) for ex in examples]
         base = _base_model_like(loaded)
@@ -176,10 +181,45 @@ def make_drift_run(prompt_fn):
             if k is not None
         ]
         values = [r["scores"]["kl"] for r in records]
-        return {"kl": sum(values) / max(len(values), 1), "primary": "kl"}, records
+        return TaskResult({"kl": sum(values) / max(len(values), 1)}, records, "kl")
 
     return run
 
 
 def leak_score(_example, prediction: str) -> dict:
     return {"leak": float(contains_api_call(prediction))}
+
+
+# Held-out splits only, so drift never measures text a model was trained on.
+TASKS = [
+    Task(
+        name=f"drift-{ability}",
+        dataset=dataset,
+        description=f"mean per-token KL(base || tuned) over the base model's greedy answers to "
+        f"{dataset} prompts (lower is better; 0 = unchanged)",
+        max_new_tokens=DRIFT_NEW_TOKENS,
+        run=make_drift_run(prompt),
+        primary="kl",
+    )
+    for ability, dataset, prompt in (
+        ("math", "gsm8k-test", gsm8k_prompt),
+        ("knowledge", "triviaqa-test", triviaqa_prompt),
+        ("code", "humaneval", chat_prompt),
+        ("instruction", "ifeval", chat_prompt),
+    )
+]
+
+_GENERAL_PROMPTS = {"gsm8k-test": gsm8k_prompt, "triviaqa-test": triviaqa_prompt}
+TASKS.append(
+    Task(
+        name="leak-tool",
+        dataset=("gsm8k-test", "triviaqa-test", "humaneval", "ifeval"),
+        description="share of general prompts (GSM8K, TriviaQA, HumanEval, IFEval, interleaved) "
+        "whose greedy answer contains a tool call: API-Bank, Hermes or JSON (lower is better)",
+        max_new_tokens=96,
+        prompt=lambda ex: _GENERAL_PROMPTS.get(ex.source, chat_prompt)(ex),
+        score=leak_score,
+        primary="leak",
+        version=2,  # 2: Hermes <tool_call> blocks and JSON calls count as leaks too
+    )
+)
