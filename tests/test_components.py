@@ -43,3 +43,12 @@ def test_model_without_decoder_layers_is_a_clear_error():
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     with pytest.raises(CitiError, match="no decoder layers found in Sequential"):
         list_components(model)
+
+
+def test_adapter_parameters_are_recognised_by_structure():
+    from citi.components import adapter_kind
+
+    assert adapter_kind("model.layers.0.mlp.up_proj.molora_router.weight") == "molora"
+    assert adapter_kind("model.layers.0.self_attn.q_proj.lora_A.default.weight") == "lora"
+    assert adapter_kind("model.layers.0.mlp.up_proj.weight") is None
+    assert adapter_kind("model.flora_x.weight") is None  # a substring is not a prefix

@@ -1,56 +1,41 @@
-"""citi: Component Importance-based Tool-utilizing ability Injection (Hao et al., AAAI 2025)."""
+"""citi: Component Importance-based Tool-utilizing ability Injection (Hao et al., AAAI 2025).
+
+The public API, imported on first use so that ``import citi`` stays light (no torch, no PEFT)::
+
+    from citi import load_model, compute_importance, inject_molora, load_adapter
+    from citi import Trainer, TrainConfig, evaluate, EvalConfig
+
+MOLoRA as a PEFT method (``get_peft_model``, ``PeftModel.from_pretrained``, ``load_adapter``):
+``import citi.molora.peft`` registers it; ``citi export`` does so itself.
+"""
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
-import sys
+import importlib
 
 __version__ = "0.1.0"
 
-
-def _register_with_peft() -> None:
-    """MOLoRA becomes a PEFT method (get_peft_model, PeftModel.from_pretrained, load_adapter).
-    Outside the PEFT versions it supports citi works without it, and
-    ``citi.molora.peft.require_peft()`` says why (see citi/molora/peft.py)."""
-    try:
-        from citi.molora.peft import register
-    except ImportError:  # PEFT missing or too different to import against
-        return
-    register()
-
-
-class _AfterPeftImport(importlib.abc.MetaPathFinder):
-    """Registers MOLoRA right after ``peft`` itself is imported, so ``import citi`` stays light
-    (PEFT pulls in transformers) and still makes MOLoRA a PEFT method for whoever uses PEFT."""
-
-    _looking = False
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "peft" or self._looking:
-            return None
-        # Availability checks (transformers' importlib.util.find_spec("peft")) come here too
-        # without importing: stay in place until PEFT's module really runs.
-        self._looking = True
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            self._looking = False
-        if spec is None or spec.loader is None:
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
-            _register_with_peft()
-
-        spec.loader.exec_module = exec_module
-        return spec
+# name -> the module that defines it
+_PUBLIC = {
+    "load_model": "citi.models.loader",
+    "compute_importance": "citi.importance.scores",
+    "Trainer": "citi.train.loop",
+    "TrainConfig": "citi.train.config",
+    "evaluate": "citi.evaluation.runner",
+    "EvalConfig": "citi.evaluation.config",
+    "inject_molora": "citi.molora.model",
+    "load_adapter": "citi.adapters",
+}
+__all__ = list(_PUBLIC)
 
 
-if "peft" in sys.modules:
-    _register_with_peft()
-elif not any(isinstance(f, _AfterPeftImport) for f in sys.meta_path):
-    sys.meta_path.insert(0, _AfterPeftImport())
+def __getattr__(name: str):  # PEP 562: the public names are imported when first used
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'citi' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

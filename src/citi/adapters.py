@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from citi.components import adapter_kind
 from citi.errors import CitiError
 from citi.io import atomic_path
 from citi.molora.config import MoloraConfig
@@ -24,18 +25,6 @@ from citi.precision import run_in_float32
 
 ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_PREFIXES = ("molora_", "lora_")
-
-
-def adapter_kind(name: str) -> str | None:
-    """ "molora" or "lora" when a parameter, buffer or module path belongs to an adapter (one of
-    its dotted parts carries the prefix), else None: a structural test, not a substring one."""
-    parts = name.split(".")
-    if any(p.startswith("molora_") for p in parts):
-        return "molora"
-    if any(p.startswith("lora_") for p in parts):
-        return "lora"
-    return None
 
 
 def inject_lora(model: nn.Module, targets: list[str], rank: int, alpha: float) -> None:

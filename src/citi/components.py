@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from torch import nn
 
 from citi.errors import CitiError
+from citi.molora.layer import MoloraLinear
+
+LORA_PREFIX = "lora_"  # PEFT's LoraModel.prefix: every LoRA parameter and submodule starts with it
 
 # Module-name suffix -> component kind. Fused projections (Phi-3) keep their fused name.
 KINDS = {
@@ -65,7 +68,7 @@ def list_components(model: nn.Module) -> list[Component]:
     for i, layer in enumerate(layers):
         for sub, mod in layer.named_modules():
             # Backbone linears only: adapter sub-modules carry a prefix and are skipped.
-            if not isinstance(mod, nn.Linear) or _is_adapter(sub):
+            if not isinstance(mod, nn.Linear) or adapter_kind(sub):
                 continue
             # A PEFT LoRA wrapper keeps the original linear as ``base_layer``: the component is
             # the wrapped module's name, the path points at the linear holding the weights.
@@ -112,7 +115,12 @@ def component_sort_key(name: str) -> tuple[int, int, str]:
     return (int(m.group(1)), order, name)
 
 
-def _is_adapter(path: str) -> bool:
-    from citi.adapters import adapter_kind
-
-    return adapter_kind(path) is not None
+def adapter_kind(name: str) -> str | None:
+    """ "molora" or "lora" when a parameter, buffer or module path belongs to an adapter (one of
+    its dotted parts carries the prefix), else None: a structural test, not a substring one."""
+    parts = name.split(".")
+    if any(p.startswith(MoloraLinear.prefix) for p in parts):
+        return "molora"
+    if any(p.startswith(LORA_PREFIX) for p in parts):
+        return "lora"
+    return None

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_kind, read_adapter_config
+from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from citi.components import adapter_kind
 from citi.errors import CitiError
 from citi.export_serving import prepare_for_serving, run_chat_template, serving_card
 from citi.io import atomic_path, read_json, regular_file_inside

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from citi.adapters import adapter_kind
-from citi.components import list_components
+from citi.components import adapter_kind, list_components
 from citi.errors import CitiError
 from citi.evaluation.config import EvalConfig
 from citi.io import atomic_path, write_json_atomic

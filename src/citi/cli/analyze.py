@@ -104,16 +104,9 @@ def run_replace_cmd(args: argparse.Namespace) -> int:
     if not isinstance(importance, dict) or "rank_M" not in importance:
         raise CitiError(f"{args.importance}: not an importance.json (no rank_M)")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    config = EvalConfig(  # checks the task names and limits before any model is loaded
-        tasks=tasks,
-        model=args.model,
-        adapter=args.tuned,
-        data_dir=args.data_dir,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
-    )
+    shared = ("model", "data_dir", "limit", "batch_size", "device", "precision")
+    # checks the task names and limits before any model is loaded
+    config = EvalConfig(tasks=tasks, adapter=args.tuned, **{k: getattr(args, k) for k in shared})
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     summary = run_replace(config, importance, settings, args.out)
     t = Table(title="component replacement (Table 1)")

@@ -9,14 +9,11 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from citi.data.example import GENERAL, TOOL, Example, single_turn
 from citi.data.records import ListOf, Schema, load_records
+from citi.data.spec import DatasetSpec
 from citi.errors import DataError
-
-if TYPE_CHECKING:
-    from citi.data.registry import DatasetSpec
 
 # TriviaQA ships here as one 3000-question file: a fixed seeded permutation splits it into a
 # disjoint evaluation part (the first EVAL_SIZE indices) and a training/importance part.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from citi.data.datadir import resolve_data_dir
 from citi.data.example import Example
-from citi.data.registry import DATASETS, DatasetSpec
+from citi.data.registry import DATASETS
+from citi.data.spec import DatasetSpec
 from citi.errors import DataError
 
 

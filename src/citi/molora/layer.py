@@ -48,6 +48,11 @@ class MoloraLinear(nn.Linear):
     """Replaces an ``nn.Linear`` in place, sharing its weight and bias Parameters, so the base
     weights keep their state-dict names and every new parameter is prefixed ``molora_``."""
 
+    # Every parameter, buffer and submodule the layer adds starts with it (PEFT's
+    # ``BaseTuner.prefix``): citi.components.adapter_kind tells adapter tensors apart by it.
+    prefix = "molora_"
+    adapter_layer_names = ("molora_A", "molora_B", "molora_router")
+
     def __init__(self, base: nn.Linear, config: MoloraConfig):
         nn.Module.__init__(self)
         self.in_features, self.out_features = base.in_features, base.out_features

@@ -31,10 +31,10 @@ from torch import nn
 
 from citi.errors import CitiError
 from citi.molora.config import MoloraConfig
-from citi.molora.layer import mixture_delta
+from citi.molora.layer import MoloraLinear, mixture_delta
 
 PEFT_RANGE = ((0, 21), (0, 22))  # [first supported, first unsupported) minor versions
-PREFIX = "molora_"
+PREFIX = MoloraLinear.prefix  # the one adapter-name rule, declared on the layer
 
 
 class CitiPeftType(str, enum.Enum):
@@ -124,7 +124,7 @@ class MoloraPeftConfig(PeftConfig):
 class MoloraPeftLayer(nn.Module, BaseTunerLayer):
     """A linear component with one MOLoRA mixture per adapter name (PEFT's layer convention)."""
 
-    adapter_layer_names = ("molora_A", "molora_B", "molora_router")
+    adapter_layer_names = MoloraLinear.adapter_layer_names
     other_param_names = ("molora_settings",)
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: MoloraPeftConfig):
