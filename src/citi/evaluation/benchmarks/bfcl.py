@@ -205,13 +205,22 @@ def check_decoded(
         answer = answers[0]
         return check_call(calls[0], docs.get(next(iter(answer)), {}), answer)
     # Parallel categories: every expected call matched by a distinct model call, in any order.
+    return match_in_any_order(
+        calls,
+        answers,
+        lambda call, answer: check_call(call, docs.get(next(iter(answer)), {}), answer),
+    )
+
+
+def match_in_any_order(calls: list, expected: list, check) -> str:
+    """CORRECT when every expected call is matched (``check(call, expected) == CORRECT``) by a
+    distinct call, in any order (BFCL's parallel rule); else the most specific failure: a value
+    problem over a name mismatch."""
     unused = list(range(len(calls)))
-    for answer in answers:
-        doc = docs.get(next(iter(answer)), {})
-        verdicts = {j: check_call(calls[j], doc, answer) for j in unused}
+    for gold in expected:
+        verdicts = {j: check(calls[j], gold) for j in unused}
         hit = next((j for j, v in verdicts.items() if v == CORRECT), None)
         if hit is None:
-            # Report the most specific failure: a value problem over a name mismatch.
             errors = [v for v in verdicts.values() if v != "wrong_func_name"]
             return errors[0] if errors else "wrong_func_name"
         unused.remove(hit)

@@ -2,14 +2,14 @@
 {arg: value}}]``.
 
 bfcl-eval's decoder (``default_decode_ast_prompting``) parses the text with Python's parser and
-reads each value from the tree, except arithmetic, which it hands to ``eval()``. citi never
-evaluates model output; it folds the constant expressions ``eval`` would compute from the tree,
-with Python's own operators on values that are plain data: numbers (booleans included, as
+reads each value from the tree, except arithmetic, which it hands to Python's evaluator. citi never
+evaluates model output; it folds the constant expressions that evaluator would compute from the
+tree, with Python's own operators on values that are plain data: numbers (booleans included, as
 ``True + 1``), text, bytes, lists, tuples and dicts; ``+ - * / // % **``, shifts and ``& | ^``;
-``'%s-%d' % ('a', 1)`` and ``'ab' * 3``. Every result is bounded (``MAX_FOLD_ITEMS`` characters
-or items, ``MAX_FOLD_BITS`` bits), so ``'a' * 10**9`` or ``1 << 10**9`` does not decode instead
-of filling the memory. What ``eval`` would do beyond constants (call ``len(...)``, look a name
-up) does not decode either. A ``**{...}`` argument is kept under the key None, which no function
+``'%s-%d' % ('a', 1)`` and ``'ab' * 3``. Every result is bounded (``MAX_FOLD_ITEMS`` characters or
+items, ``MAX_FOLD_BITS`` bits), so ``'a' * 10**9`` or ``1 << 10**9`` does not decode instead of
+filling the memory. What ``eval`` would do beyond constants (call ``len(...)``, look a name up)
+does not decode either. A ``**{...}`` argument is kept under the key None, which no function
 declares: BFCL reports it as an unexpected parameter.
 
 Where bfcl-eval's decoder is wrong, citi reads the value as Python does: ``+v`` is v (BFCL: -v),

@@ -222,14 +222,6 @@ def check_calls(calls: list[dict], golds: list[dict], tools: list[dict] | None) 
         fn = tool.get("function", tool) if isinstance(tool, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             schemas[fn["name"]] = parameters_of(tool)
-    unused = list(range(len(calls)))
-    for gold in golds:
-        params = schemas.get(gold["name"])
-        verdicts = {j: check_call(calls[j], gold, params) for j in unused}
-        hit = next((j for j, v in verdicts.items() if v == CORRECT), None)
-        if hit is None:
-            # The most specific failure: a value problem over a name mismatch (as BFCL).
-            errors = [v for v in verdicts.values() if v != "wrong_func_name"]
-            return errors[0] if errors else "wrong_func_name"
-        unused.remove(hit)
-    return CORRECT
+    return bfcl.match_in_any_order(
+        calls, golds, lambda call, gold: check_call(call, gold, schemas.get(gold["name"]))
+    )
