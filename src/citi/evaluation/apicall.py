@@ -45,6 +45,9 @@ class Call:
     name: str
     args: dict[str, Any] = field(default_factory=dict)
     text: str = ""  # the matched span
+    # Where each top-level argument value lies in the parsed text, (start, end) character
+    # offsets without the quotes of a string: what the argument-token NLL scores.
+    value_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 class ParseError(ValueError):
@@ -285,11 +288,24 @@ class CallParser:
         name, after = self._ident(pos + 1)
         after = self._ws(self._expect(after, "("))
         if self._at(after) == ")":
-            end, args = self._expect(after + 1, "]"), {}
+            end, args, spans = self._expect(after + 1, "]"), {}, []
         else:
             node, end = self._chain(after, ")", 0)
             args = self._decode(node)
-        return Call(name, args, self.text[pos:end]), end
+            spans = [self._span(value) for _, value in self._links(node[1])]
+        return Call(name, args, self.text[pos:end], [s for s in spans if s]), end
+
+    def _span(self, node: tuple) -> tuple[int, int] | None:
+        """The characters of a parsed argument value: a string's contents, a bare word or
+        number without trailing spaces, a list's or dict's inside; None when empty."""
+        if node[0] in ("list", "dict"):
+            if node[1] is None:
+                return None
+            start, end = node[1][1], self._memo[node[1]][2] - 1  # inside the brackets
+        else:
+            start, end = node[1], node[2]
+        end = len(self.text[:end].rstrip()) if node[0] != "str" else end
+        return (start, end) if end > start else None
 
     def calls(self, limit: int = 16) -> list[Call]:
         found: list[Call] = []

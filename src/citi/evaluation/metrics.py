@@ -37,6 +37,7 @@ METRICS: dict[str, MetricInfo] = {
     "missed_call_rate": MetricInfo("percent", higher_is_better=False, share=True),
     "false_call_rate": MetricInfo("percent", higher_is_better=False, share=True),
     "nll": MetricInfo("nll", higher_is_better=False),
+    "arg_nll": MetricInfo("nll", higher_is_better=False),  # argument-value tokens only
     "kl": MetricInfo("kl", higher_is_better=False),
 }
 

@@ -20,6 +20,7 @@ from citi.evaluation.benchmarks import (
     multiple_choice,
     retention,
     tool_calls,
+    tool_learning,
     toolalpaca,
     triviaqa,
 )
@@ -38,6 +39,7 @@ BENCHMARKS = (
     humaneval,
     retention,
     drift,
+    tool_learning,
     tool_calls,
 )
 
