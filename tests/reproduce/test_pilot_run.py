@@ -36,5 +36,18 @@ def test_tiny_pilot_runs_end_to_end(tmp_path, data_dir):
         assert m["ifeval_inst_loose"] is not None and m["leak"] is not None
     report = (out / "report.md").read_text()
     assert f"## Pilot decision: **{decision['decision']}**" in report
+    # The budget table states what each method spent, as its summary.json counted it.
+    assert "## Training budgets" in report
+    for run in ("ft", "lora"):
+        summary = json.loads((out / "runs" / run / "summary.json").read_text())
+        seen = summary["seen"]
+        assert seen["sequences"] == 3 * summary["data"]["examples"]  # 3 epochs, as registered
+        row = (
+            f"| {run} | {run} | "
+            + ", ".join(f"{k} {v:,}" for k, v in summary["trainable_parameters"].items())
+            + f" | {summary['global_steps']:,} | {seen['sequences']:,} | {seen['tokens']:,} | "
+            f"{seen['label_tokens']:,} |"
+        )
+        assert row in report
     lora = json.loads((out / "runs" / "lora" / "final" / "adapter_config.json").read_text())
     assert lora["lora"]["alpha"] == 32  # alpha = 2 x rank, as registered

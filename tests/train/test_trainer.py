@@ -89,6 +89,17 @@ def test_resume_gives_the_same_weights(tmp_path, data_dir, selection_file):
         assert torch.equal(a[k], b[k]), k
     steps = [json.loads(line)["step"] for line in open(tmp_path / "cut" / "metrics.jsonl")]
     assert steps == list(range(1, steps[-1] + 1))  # no step logged twice or skipped
+    # What the steps saw (the report's budget) survives the pause: the counts of the run
+    # cut at step 9 and resumed equal the uninterrupted run's and its log's sums.
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    cut_summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert cut_summary["seen"] == full["seen"]
+    records = [json.loads(line) for line in open(tmp_path / "cut" / "metrics.jsonl")]
+    for key in ("sequences", "tokens", "label_tokens"):
+        assert full["seen"][key] == sum(r[key] for r in records) > 0
+    # every stage runs whole epochs over the same data
+    assert full["seen"]["sequences"] % full["data"]["examples"] == 0
+    assert full["seen"]["tokens"] > full["seen"]["label_tokens"]
     # Resuming a finished run does nothing.
     assert Trainer(config, tmp_path / "cut").run(resume=True)["global_steps"] == steps[-1]
 

@@ -137,6 +137,52 @@ def training_table(out: Path, runs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def budget_table(out: Path, config) -> str:
+    """Per method (one row per seed's run): what training spent, from each run's summary.json.
+    Trainable parameters per stage; optimizer steps; the sequences, tokens (prompt and answer)
+    and label tokens the optimizer steps saw, epochs counted ("-" for runs trained before
+    citi counted them)."""
+    lines = [
+        "| method | run | trainable parameters per stage | optimizer steps | sequences | "
+        "tokens | label tokens |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for method in config.methods:
+        for run in config.run_names(method):
+            path = out / "runs" / run / "summary.json"
+            if not path.is_file():
+                continue
+            s = read_json(path)
+            params = ", ".join(f"{k} {v:,}" for k, v in s["trainable_parameters"].items())
+            seen = s.get("seen") or {}
+            counts = [f"{seen[k]:,}" if k in seen else "-" for k in ("sequences", "tokens")]
+            counts.append(f"{seen['label_tokens']:,}" if "label_tokens" in seen else "-")
+            lines.append(
+                f"| {method} | {run} | {params} | {s['global_steps']:,} | "
+                + " | ".join(counts)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def _budgets(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
+    """What each method spent: a method that trains more parameters, for more steps or on
+    more tokens is not compared like for like."""
+    table = budget_table(out, config)
+    if table.count("\n") < 2:
+        return []
+    return [
+        "## Training budgets",
+        "",
+        "Per run, from its summary.json: trainable parameters of each stage, optimizer steps, "
+        "and the training sequences, tokens (prompt and answer, without padding) and label "
+        "tokens its optimizer steps saw, every epoch counted.",
+        "",
+        table,
+        "",
+    ]
+
+
 def _headline(config, out: Path, runs: list[str], tasks: list[str], steps: dict) -> list[str]:
     """The trade-off figure and the verdict per claim, when drift was measured."""
     parts: list[str] = []
@@ -371,6 +417,7 @@ SECTIONS = (
     _errors,
     _sweep,
     _training,
+    _budgets,
     _jaccard,
     _router,
     _replace,

@@ -25,7 +25,7 @@ from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_
 
 from citi.adapters import save_adapter
 from citi.config import save_config
-from citi.data import PaddingCollator
+from citi.data import IGNORE_INDEX, PaddingCollator
 from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss, mean_label_loss
@@ -202,6 +202,8 @@ class Trainer:
             {
                 **{k: v.detach() if v is not None else None for k, v in losses.items()},
                 "tokens": int(batch["attention_mask"].sum()),
+                "sequences": int(batch["input_ids"].shape[0]),
+                "label_tokens": int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()),
             }
         )
 
@@ -233,6 +235,7 @@ class Trainer:
             run.scheduler.get_last_lr()[0],
             time.perf_counter() - run.step_start,
         )
+        self.state.count(record)
         run.window, run.step_start = [], time.perf_counter()
         position = {"stage": run.index, "micro": micro + 1}
         step_in_stage = (micro + 1) // cfg.grad_accum
@@ -329,6 +332,8 @@ class Trainer:
             progress["eval"],
             progress["stage_seconds"],
             progress["trainable"],
+            # checkpoints written before the counts existed resume from zero
+            progress.get("seen", {"sequences": 0, "tokens": 0, "label_tokens": 0}),
         )
         acc.print(f"resuming at stage {progress['stage']}, micro-batch {progress['micro']}")
         return progress

@@ -21,11 +21,10 @@ def log_step(acc, path, step, stage, index, epoch, micro, window, grad_norm, lr,
             return None
         return float(acc.reduce(torch.stack(vals).mean(), reduction="mean"))
 
-    tokens = int(
-        acc.reduce(
-            torch.tensor(sum(w["tokens"] for w in window), device=acc.device), reduction="sum"
-        )
-    )
+    def total(key):
+        return int(acc.reduce(torch.tensor(sum(w[key] for w in window), device=acc.device), "sum"))
+
+    tokens = total("tokens")
     record = {
         "stage": stage.name,
         "stage_index": index,
@@ -38,6 +37,8 @@ def log_step(acc, path, step, stage, index, epoch, micro, window, grad_norm, lr,
         "lr": lr,
         "grad_norm": float(grad_norm) if grad_norm is not None else None,
         "tokens": tokens,
+        "sequences": total("sequences"),
+        "label_tokens": total("label_tokens"),
         "tokens_per_s": tokens / max(seconds, 1e-9),
     }
     if acc.is_main_process:

@@ -27,6 +27,9 @@ class RunState:
     eval_log: list = field(default_factory=list)  # [{"after": stage, "loss": {...}}]
     stage_seconds: dict = field(default_factory=dict)
     trainable: dict = field(default_factory=dict)  # stage -> trainable parameter count
+    # What the optimizer steps saw, over all processes (the report's budget table): training
+    # sequences, their tokens (prompt and answer, padding excluded) and their label tokens.
+    seen: dict = field(default_factory=lambda: {"sequences": 0, "tokens": 0, "label_tokens": 0})
 
     def progress(self, position: dict) -> dict:
         """What a checkpoint at ``position`` (stage, micro-batch) records."""
@@ -36,7 +39,13 @@ class RunState:
             "eval": self.eval_log,
             "stage_seconds": self.stage_seconds,
             "trainable": self.trainable,
+            "seen": self.seen,
         }
+
+    def count(self, record: dict) -> None:
+        """Add one optimizer step's metrics.jsonl record to what the run has seen."""
+        for key in self.seen:
+            self.seen[key] += record[key]
 
 
 @dataclass
@@ -139,6 +148,8 @@ def run_summary(config, state: RunState, built: RunSetup, precision: str, model,
         "trainable_parameters": state.trainable,
         "stage_seconds": state.stage_seconds,
         "global_steps": state.global_step,
+        # sequences, tokens and label tokens the optimizer steps saw (repeats counted: epochs)
+        "seen": state.seen,
         "precision": precision,
         "bf16_frozen_parameters": sum(
             p.numel()
