@@ -36,6 +36,8 @@ class Pipeline:
             steps.append(("analysis-jaccard", self.jaccard))
         if cfg.sweep:
             steps.append(("sweep-alpha", self.sweep))
+        if cfg.tune:
+            steps.append(("tune-lr", self.tune))
         runs = [r.name for r in cfg.runs()]
         steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
         steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
@@ -93,13 +95,18 @@ class Pipeline:
 
         run_jaccard(read_json(self.out / "importance" / "importance.json"), self.out / "analysis")
 
-    def _train_values(self, name: str, seed: int) -> dict:
-        """TrainConfig fields of one run (see ReproduceConfig.train_values)."""
+    def _train_values(self, name: str, seed: int, tuned: bool = True) -> dict:
+        """TrainConfig fields of one run (see ReproduceConfig.train_values), with the learning
+        rates the tuning chose for the method (``tuned``)."""
+        from citi.reproduce.tuning import chosen_lr
+
         swept = None
         if (self.out / "analysis" / "sweep.json").is_file():
             swept = read_json(self.out / "analysis" / "sweep.json")["chosen"]
         selection = str(self.out / "importance" / "selection.json")
-        return self.config.train_values(name, selection, seed, swept)
+        values = self.config.train_values(name, selection, seed, swept)
+        lr = chosen_lr(self.out, name) if tuned else None
+        return values | {"lr": lr} if lr else values
 
     def _run_trainer(self, run: str, values: dict, where: str, run_dir: Path | None = None) -> None:
         from citi.config import config_from_dict
@@ -153,6 +160,12 @@ class Pipeline:
                 "chosen": chosen["alpha"],
             },
         )
+
+    def tune(self) -> None:
+        """The same learning-rate grid for every method, on the tuning seed (see tuning.py)."""
+        from citi.reproduce.tuning import run_tuning
+
+        run_tuning(self)
 
     def evaluate(self, run: str) -> None:
         adapter = None if run == "base" else str(self.out / "runs" / run)

@@ -20,6 +20,7 @@ from citi.reproduce.sections import (
     Run,
     SnapshotEvalSection,
     SweepConfig,
+    TuneConfig,
 )
 
 SWEPT = "swept"  # molora alpha of a variant that takes the sweep's choice
@@ -48,6 +49,9 @@ class ReproduceConfig:
     # train.snapshots (fractions of training).
     snapshot_eval: SnapshotEvalSection | None = None
     sweep: SweepConfig | None = None  # an alpha sweep before the method runs
+    # One learning-rate tuning protocol for every method, on a seed kept out of `seeds`
+    # (citi.reproduce.tuning); None: every method trains at its preset learning rates.
+    tune: TuneConfig | None = None
     # False for presets too small to decide anything: verdicts are printed as such.
     decisive: bool = True
     # Settings of the verdicts' paired tests (citi.reproduce.comparisons): tool_margin (the
@@ -101,6 +105,9 @@ class ReproduceConfig:
         from citi.reproduce.pilot import check_pilot
 
         check_pilot(self.pilot)
+        from citi.reproduce.tuning import check_tune
+
+        check_tune(self)
         extra = set(self.analyses) - {"jaccard", "router", "errors", "icc", "replace"}
         if extra:
             raise ConfigError(f"analyses: unknown analysis {', '.join(sorted(extra))}")

@@ -10,6 +10,7 @@ from citi.evaluation.benchmarks.apibank import ERROR_TYPES
 from citi.evaluation.tables import RAW_METRICS, format_entry, limits_text
 from citi.io import read_json, write_text_atomic
 from citi.reproduce.pilot import pilot_section
+from citi.reproduce.tuning import tune_section
 
 
 def _cell(entry: dict | None, base: dict | None = None) -> str:
@@ -416,6 +417,7 @@ SECTIONS = (
     _noise,
     _errors,
     _sweep,
+    tune_section,
     _training,
     _budgets,
     _jaccard,

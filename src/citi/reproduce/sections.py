@@ -97,6 +97,37 @@ class SweepConfig:
 
 
 @dataclass
+class TuneConfig:
+    """``tune:``: one learning-rate protocol for every method (citi.reproduce.tuning). Each
+    method in ``methods`` (default: all) trains once per factor of ``lr_scale``, every stage's
+    learning rate multiplied by it, on the ``seed`` run (a seed kept out of the preset's
+    ``seeds``: the confirmatory runs never share the tuning run's noise) with ``train``'s
+    overrides; the factor with the lowest loss on the held-out tool validation split
+    (train.validation) is used by all of the method's runs."""
+
+    lr_scale: list[float] = field(default_factory=list)
+    seed: int = 0
+    methods: list[str] | None = None  # None: every method of the preset
+    train: dict = field(default_factory=dict)  # TrainConfig overrides of the candidates
+
+    def __post_init__(self) -> None:
+        scales = self.lr_scale
+        if len(scales) < 2 or any(
+            isinstance(x, bool) or not isinstance(x, int | float) or not x > 0 for x in scales
+        ):
+            raise ConfigError(f"tune.lr_scale: two or more positive factors, got {scales!r}")
+        if len(set(scales)) != len(scales):
+            raise ConfigError(f"tune.lr_scale: a factor is listed twice: {scales!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"tune.seed: an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.train, dict):
+            raise ConfigError("tune.train: must be a map of settings")
+        for key in ("lr", "seed", "max_steps"):
+            if key in self.train:
+                raise ConfigError(f"tune.train.{key}: the protocol sets it")
+
+
+@dataclass
 class JudgeConfig:
     """``judge:``: an OpenAI-compatible judge for mtbench and toolalpaca-* (see citi eval)."""
 
