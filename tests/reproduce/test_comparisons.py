@@ -111,3 +111,89 @@ def test_equal_learning_reads_the_snapshot_curves(tmp_path):
 def test_bad_stats_settings_name_the_key(stats, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         ReproduceConfig(methods=["ft", "lora"], analyses=[], stats=stats)
+
+
+def write_ifeval(run_dir, per_prompt):
+    (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
+    (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    (run_dir / "tasks" / "ifeval.json").write_text(json.dumps({"primary": "prompt_level_strict"}))
+    lines = [json.dumps({"scores": {"inst_loose": [float(x) for x in p]}}) for p in per_prompt]
+    (run_dir / "predictions" / "ifeval.jsonl").write_text("\n".join(lines) + "\n")
+
+
+MAIN_STATS = {"general": ["ifeval-inst", "triviaqa-mc"], "x_task": "retention-tool-args"}
+
+
+def test_main_claims_on_measures_above_the_floor_with_seeds(tmp_path):
+    # 3 seeds per method on 200 TriviaQA-MC items and 60 prompts x 2 IFEval instructions.
+    # FT forgets 40 TriviaQA items on every seed; CITI and LoRA answer exactly like the base.
+    rng = np.random.default_rng(1)
+    trivia = (rng.random(200) < 0.5).astype(float)
+    right = np.flatnonzero(trivia)[:40]
+    forgot = trivia.copy()
+    forgot[right] = 0
+    ifeval = (rng.random((60, 2)) < 0.6).astype(float)
+    config = ReproduceConfig(
+        methods=["ft", "lora", "citi"], seeds=[1, 2, 3], analyses=[], stats=MAIN_STATS
+    )
+    for run in ["base", *(r for m in config.methods for r in config.run_names(m))]:
+        d = tmp_path / "eval" / run
+        write_task(
+            d, "triviaqa-mc", "accuracy", "correct", forgot if run.startswith("ft") else trivia
+        )
+        write_ifeval(d, ifeval)
+    rows = {c.claim: c for c in method_comparisons(tmp_path, config)}
+    c = rows["triviaqa-mc of citi > ft's"]
+    assert c.diff == pytest.approx(40 / 200) and c.verdict == "holds"
+    assert rows["forgetting shows: ft below lora on triviaqa-mc"].verdict == "holds"
+    # No difference anywhere else: nothing can be concluded, and nothing varies to detect it.
+    same = rows["ifeval-inst of citi > lora's"]
+    assert same.diff == 0 and same.verdict == "inconclusive"
+    assert "seeds 3 vs 3" in same.note
+    assert not any("drift" in claim for claim in rows)  # drift is a diagnostic here
+
+
+def test_main_claims_at_equal_argument_nll_gain(tmp_path):
+    """Each run read where its retention-tool-args gain first reaches x* = 0.4: FT at a
+    quarter of training (gain 0.8 at 0.5), CITI half-way between its 0.5 and final points."""
+    items = 100
+    base_items = np.ones(items)
+
+    def snap(run, sub, fraction, arg_nll, correct):
+        d = tmp_path / "eval-snapshots" / run / sub
+        write_task(d, "triviaqa-mc", "accuracy", "correct", correct)
+        tasks = {"retention-tool-args": {"primary": "arg_nll", "metrics": {"arg_nll": arg_nll}}}
+        (d / "results.json").write_text(json.dumps({"tasks": tasks}))
+        (d / "fraction.json").write_text(json.dumps({"fraction": fraction}))
+
+    base = tmp_path / "eval-snapshots" / "base"
+    write_task(base, "triviaqa-mc", "accuracy", "correct", base_items)
+    base_tasks = {"retention-tool-args": {"primary": "arg_nll", "metrics": {"arg_nll": 3.0}}}
+    (base / "results.json").write_text(json.dumps({"tasks": base_tasks}))
+    ft_half = np.r_[np.zeros(60), np.ones(40)]  # FT has lost 60 items by half-way
+    snap("ft", "a", 0.5, 2.2, ft_half)
+    snap("ft", "final", 1.0, 1.5, np.zeros(items))
+    citi_half, citi_end = np.r_[np.zeros(10), np.ones(90)], np.r_[np.zeros(30), np.ones(70)]
+    snap("citi", "a", 0.5, 2.8, citi_half)
+    snap("citi", "final", 1.0, 2.4, citi_end)
+    stats = {**MAIN_STATS, "general": ["triviaqa-mc"], "x_star": 0.4}
+    config = ReproduceConfig(methods=["ft", "citi"], analyses=[], stats=stats)
+    rows = {c.claim: c for c in method_comparisons(tmp_path, config)}
+    c = rows["triviaqa-mc of citi > ft's, at equal tool learning (x* = 0.4)"]
+    ft_at = 0.5 * base_items + 0.5 * ft_half  # gain 0 -> 0.8 over [0, 0.5]: x* at 0.25
+    citi_at = 0.5 * citi_half + 0.5 * citi_end  # gain 0.2 -> 0.6 over [0.5, 1]: x* at 0.75
+    assert c.diff == pytest.approx(citi_at.mean() - ft_at.mean())  # 0.8 - 0.7
+    assert c.verdict == "holds" and "retention-tool-args drop 0.4" in c.note
+
+
+@pytest.mark.parametrize(
+    "stats, needle",
+    [
+        ({"general": []}, "stats.general"),
+        ({"general": "drift-"}, "stats.general"),
+        ({"x_task": ""}, "stats.x_task"),
+    ],
+)
+def test_bad_measure_settings_name_the_key(stats, needle):
+    with pytest.raises(ConfigError, match=needle):
+        ReproduceConfig(methods=["ft", "lora"], analyses=[], stats=stats)

@@ -5,12 +5,15 @@ The claims, fixed here before any result is read:
 - tool use of each CITI-like method is *comparable* to LoRA's: API-Bank correctness (the
   ``apibank-*`` tasks pooled, items paired) no more than ``stats.tool_margin`` below (a
   non-inferiority test; 0.05 = 5 points unless the preset says otherwise);
-- its general drift is lower than LoRA's, LoRA+DM's and FT's (per-item KL of the ``drift-*``
-  tasks pooled);
-- forgetting shows: FT drifts more than LoRA, and each FT run leaks tool calls into general
-  answers more often than the base model (``leak-tool``);
-- with ``stats.x_star`` set (a tool NLL drop fixed before the runs), the drift claims again at
-  equal tool learning: each run's drift where its snapshot curve first reaches x*.
+- it keeps more general ability than LoRA, LoRA+DM and FT, on each measure of
+  ``stats.general`` (default: less drift, the per-item KL of the ``drift-*`` tasks pooled; the
+  main experiment names measures above the floor: ``ifeval-inst``, IFEval per instruction
+  (loose), and ``triviaqa-mc``);
+- forgetting shows: FT is worse than LoRA on each of those measures, and each FT run leaks tool
+  calls into general answers more often than the base model (``leak-tool``);
+- with ``stats.x_star`` set (a drop of the ``stats.x_task`` tool NLL fixed before the runs), the
+  general-ability claims again at equal tool learning: each run's per-item scores where its
+  snapshot curve first reaches x* (the snapshot evaluation must score those measures).
 
 All of them share one Holm correction. With one seed a claim is about those runs; seeds make it
 about the methods (see citi.reproduce.stats).
@@ -27,7 +30,18 @@ from citi.errors import ConfigError
 from citi.io import read_json
 from citi.reproduce import stats
 
-DEFAULTS = {"tool_margin": 0.05, "x_star": None, "resamples": 2000}
+DEFAULTS = {
+    "tool_margin": 0.05,
+    "x_star": None,
+    "resamples": 2000,
+    # The general-ability measures of the claims: a task-name prefix (``drift-`` pools every
+    # drift task) or ``ifeval-inst`` (IFEval per instruction, loose); one claim family each.
+    "general": ["drift-"],
+    # The tool-learning axis of the equal-learning comparisons: a task whose primary metric is
+    # an NLL (retention-tool, or retention-tool-args, which does not saturate on format).
+    "x_task": "retention-tool",
+}
+IFEVAL_INST = "ifeval-inst"
 
 
 def check_stats(settings: dict) -> dict:
@@ -45,7 +59,27 @@ def check_stats(settings: dict) -> dict:
         raise ConfigError(f"stats.x_star: a tool NLL drop (a number), got {x_star!r}")
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
         raise ConfigError(f"stats.resamples: an integer >= 100, got {resamples!r}")
+    general = values["general"]
+    if (
+        not isinstance(general, list)
+        or not general
+        or not all(isinstance(g, str) and g for g in general)
+    ):
+        raise ConfigError(
+            f"stats.general: a list of task prefixes or {IFEVAL_INST}, got {general!r}"
+        )
+    if not isinstance(values["x_task"], str) or not values["x_task"]:
+        raise ConfigError(f"stats.x_task: a task name, got {values['x_task']!r}")
     return values
+
+
+def ifeval_instructions(run_dir: Path) -> list[float] | None:
+    """IFEval per instruction (loose), flattened in prompt order: the same items for every run."""
+    path = run_dir / "predictions" / "ifeval.jsonl"
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [float(x) for line in lines for x in json.loads(line)["scores"]["inst_loose"]]
 
 
 def item_scores(run_dir: Path, task: str) -> list[float] | None:
@@ -89,15 +123,39 @@ def pooled_runs(run_dirs: list[Path], prefixes: tuple[str, ...]) -> tuple[np.nda
     return np.asarray(rows), sorted(common)
 
 
-def _paired(
-    out, claim, runs_a, runs_b, prefixes, settings, higher=True, margin=0.0, unit=""
-) -> stats.Comparison | None:
-    a_dirs = [out / "eval" / r for r in runs_a]
-    b_dirs = [out / "eval" / r for r in runs_b]
-    pooled = pooled_runs(a_dirs + b_dirs, prefixes)
+def measure_runs(run_dirs: list[Path], measure) -> tuple[np.ndarray, list, bool, str] | None:
+    """[runs, items] of one measure (a tuple of task prefixes, or ``ifeval-inst``), the tasks
+    it pooled, whether higher is better (the first task's primary metric) and its unit ("" for
+    a share, else the metric's: "kl", "nll")."""
+    from citi.evaluation.metrics import metric_info
+
+    if measure == IFEVAL_INST:
+        rows = [ifeval_instructions(d) for d in run_dirs]
+        if not rows or any(r is None for r in rows) or len({len(r) for r in rows}) != 1:
+            return None
+        return np.asarray(rows), ["ifeval"], True, ""
+    prefixes = (measure,) if isinstance(measure, str) else tuple(measure)
+    pooled = pooled_runs(run_dirs, prefixes)
     if pooled is None:
         return None
     scores, tasks = pooled
+    info = metric_info(read_json(run_dirs[0] / "tasks" / f"{tasks[0]}.json")["primary"])
+    unit = "" if info.unit == "percent" else info.unit.upper()
+    return scores, tasks, info.higher_is_better, unit
+
+
+def _paired(
+    out, claim, runs_a, runs_b, prefixes, settings, higher=True, margin=0.0, unit=None
+) -> stats.Comparison | None:
+    """The claim "A beats B" (``higher``: A's scores above B's) on one measure, or "A no
+    worse than B by more than ``margin``"; None when the runs lack common items."""
+    a_dirs = [out / "eval" / r for r in runs_a]
+    b_dirs = [out / "eval" / r for r in runs_b]
+    measured = measure_runs(a_dirs + b_dirs, prefixes)
+    if measured is None:
+        return None
+    scores, tasks, _, own_unit = measured
+    unit = own_unit if unit is None else unit
     a, b = scores[: len(a_dirs)], scores[len(a_dirs) :]
     c = stats.compare_paired(claim, a, b, higher, margin, settings["resamples"], seed=0, unit=unit)
     c.note = f"{a.shape[1]} items of {', '.join(tasks)}; seeds {len(a)} vs {len(b)}"
@@ -113,19 +171,30 @@ def _paired(
     return c
 
 
+def tool_gain(results: dict, base: dict, x_task: str = "retention-tool") -> float | None:
+    """The drop of the ``x_task`` NLL (its primary metric) against the base model's."""
+    tool, base_tool = results.get(x_task), base.get(x_task)
+    if tool is None or base_tool is None:
+        return None
+    key = tool.get("primary", "nll")
+    return base_tool["metrics"][key] - tool["metrics"][key]
+
+
 def point(results: dict, base: dict) -> tuple[float, float] | None:
     """(tool gain, general drift) of one evaluation against the base model's; None if either
     measure is missing."""
-    tool, base_tool = results.get("retention-tool"), base.get("retention-tool")
+    gain = tool_gain(results, base)
     drifts = [e["metrics"]["kl"] for t, e in results.items() if t.startswith("drift-")]
-    if tool is None or base_tool is None or not drifts:
+    if gain is None or not drifts:
         return None
-    gain = base_tool["metrics"]["nll"] - tool["metrics"]["nll"]
     return gain, sum(drifts) / len(drifts)
 
 
-def snapshot_curve(out: Path, run: str, prefixes=("drift-",)) -> dict | None:
-    """A run's snapshot curve: fractions, tool gains and pooled per-item drift (0 at the base)."""
+def snapshot_curve(
+    out: Path, run: str, measure="drift-", x_task: str = "retention-tool"
+) -> dict | None:
+    """A run's snapshot curve: fractions, tool gains (``x_task``) and the per-item scores of
+    ``measure``, starting at the base model (a KL is 0 there by definition)."""
     root = out / "eval-snapshots"
     base = root / "base" / "results.json"
     if not base.is_file() or not (root / run).is_dir():
@@ -135,31 +204,43 @@ def snapshot_curve(out: Path, run: str, prefixes=("drift-",)) -> dict | None:
     for sub in sorted((root / run).iterdir()):
         if not (sub / "results.json").is_file() or not (sub / "fraction.json").is_file():
             continue
-        p = point(read_json(sub / "results.json")["tasks"], base_tasks)
-        pooled = pooled_runs([sub], prefixes)
-        if p is None or pooled is None:
+        gain = tool_gain(read_json(sub / "results.json")["tasks"], base_tasks, x_task)
+        measured = measure_runs([sub], measure)
+        if gain is None or measured is None:
             return None
-        points.append((read_json(sub / "fraction.json")["fraction"], p[0], pooled[0][0]))
+        points.append((read_json(sub / "fraction.json")["fraction"], gain, measured[0][0]))
     if not points or len({len(p[2]) for p in points}) != 1:
         return None
     points.sort(key=lambda p: p[0])
-    zeros = np.zeros_like(points[0][2])
+    at_base = measure_runs([root / "base"], measure)
+    if at_base is not None and len(at_base[0][0]) == len(points[0][2]):
+        start = at_base[0][0]
+    elif measured[3] == "KL":
+        start = np.zeros_like(points[0][2])
+    else:
+        return None
     return {
         "fractions": [0.0] + [p[0] for p in points],
         "gains": [0.0] + [p[1] for p in points],
-        "items": [zeros] + [p[2] for p in points],
+        "items": [start] + [p[2] for p in points],
+        "higher_is_better": measured[2],
+        "unit": measured[3],
     }
 
 
-def _at_equal_learning(out, config, claim, a, b, x_star, settings) -> stats.Comparison | None:
-    """Drift of methods ``a`` and ``b`` where each run's tool gain first reaches ``x_star``."""
-    sides, missed = [], []
+def _at_equal_learning(
+    out, config, claim, a, b, x_star, settings, measure="drift-"
+) -> stats.Comparison | None:
+    """General ability (``measure``) of methods ``a`` and ``b`` where each run's tool gain
+    first reaches ``x_star``: the claim that ``a`` keeps more of it."""
+    sides, missed, direction = [], [], None
     for method in (a, b):
         rows = []
         for run in config.run_names(method):
-            curve = snapshot_curve(out, run)
+            curve = snapshot_curve(out, run, measure, settings["x_task"])
             if curve is None:
                 return None
+            direction = (curve["higher_is_better"], curve["unit"])
             at = stats.at_equal_learning(curve["fractions"], curve["gains"], curve["items"], x_star)
             if at is None:
                 missed.append(run)
@@ -173,12 +254,31 @@ def _at_equal_learning(out, config, claim, a, b, x_star, settings) -> stats.Comp
         )
     if len({len(r) for rows in sides for r in rows}) != 1:
         return None
+    higher, unit = direction
     c = stats.compare_paired(
-        claim, np.asarray(sides[0]), np.asarray(sides[1]), False, 0.0, settings["resamples"]
+        claim, np.asarray(sides[0]), np.asarray(sides[1]), higher, 0.0, settings["resamples"]
     )
-    c.unit = "mean KL"
-    c.note = f"at tool NLL drop {x_star:g}; seeds {len(sides[0])} vs {len(sides[1])}"
+    c.unit = f"mean {unit}" if unit else ""
+    c.note = (
+        f"at {settings['x_task']} drop {x_star:g}; {len(sides[0][0])} items; "
+        f"seeds {len(sides[0])} vs {len(sides[1])}"
+    )
     return c
+
+
+def _direction(out: Path, config, measure) -> tuple[bool, str] | None:
+    """(higher is better, label) of a general measure, read off the first evaluation that
+    scored it: the base model's, a run's, or a training snapshot's."""
+    first = [config.run_names(m)[0] for m in config.methods]
+    dirs = [out / "eval" / r for r in ["base", *first]]
+    for run in first:
+        folder = out / "eval-snapshots" / run
+        dirs += sorted(folder.iterdir()) if folder.is_dir() else []
+    for d in dirs:
+        measured = measure_runs([d], measure)
+        if measured is not None:
+            return measured[2], "general drift" if measure == "drift-" else measure
+    return None
 
 
 def method_comparisons(out: Path, config) -> list[stats.Comparison]:
@@ -187,6 +287,8 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
     runs = config.run_names
     rows: list[stats.Comparison | None] = []
     citis = [m for m in config.methods if config.method_of(m) == "citi"]
+    measures = {m: d for m in settings["general"] if (d := _direction(out, config, m))}
+    x_star = settings["x_star"]
     for c in citis:
         if "lora" in config.methods:
             margin = settings["tool_margin"]
@@ -195,24 +297,30 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
                 _paired(out, claim, runs(c), runs("lora"), ("apibank-",), settings, True, margin)
             )
         for other in ("lora", "lora-dm", "ft"):
-            if other in config.methods:
-                claim = f"general drift of {c} < {other}'s"
-                rows.append(
-                    _paired(
-                        out, claim, runs(c), runs(other), ("drift-",), settings, False, unit="KL"
+            if other not in config.methods:
+                continue
+            for measure, (higher, label) in measures.items():
+                claim = f"{label} of {c} {'>' if higher else '<'} {other}'s"
+                rows.append(_paired(out, claim, runs(c), runs(other), measure, settings, higher))
+                if x_star is not None:
+                    claim += f", at equal tool learning (x* = {x_star:g})"
+                    rows.append(
+                        _at_equal_learning(out, config, claim, c, other, x_star, settings, measure)
                     )
-                )
-                if settings["x_star"] is not None:
-                    claim += f", at equal tool learning (x* = {settings['x_star']:g})"
-                    x_star = settings["x_star"]
-                    rows.append(_at_equal_learning(out, config, claim, c, other, x_star, settings))
     if "ft" in config.methods and "lora" in config.methods:
-        claim = "forgetting shows: ft drifts more than lora"
-        rows.append(_paired(out, claim, runs("ft"), runs("lora"), ("drift-",), settings, unit="KL"))
+        for measure, (higher, label) in measures.items():
+            claim = (
+                "forgetting shows: ft drifts more than lora"
+                if measure == "drift-"
+                else f"forgetting shows: ft below lora on {label}"
+            )
+            rows.append(
+                _paired(out, claim, runs("ft"), runs("lora"), measure, settings, not higher)
+            )
     if "ft" in config.methods:
         for run in runs("ft"):
             claim = f"forgetting shows: {run} leaks tool calls into general answers"
-            rows.append(_paired(out, claim, [run], ["base"], ("leak-tool",), settings))
+            rows.append(_paired(out, claim, [run], ["base"], ("leak-tool",), settings, unit=""))
     return stats.decide([r for r in rows if r is not None])
 
 

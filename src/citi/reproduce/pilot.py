@@ -16,7 +16,6 @@ costs only the main experiment's compute, which then tests every claim under Hol
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 from citi.errors import ConfigError
 from citi.io import read_json
 from citi.reproduce import stats
-from citi.reproduce.comparisons import item_scores
+from citi.reproduce.comparisons import ifeval_instructions, item_scores
 
 KEYS = ("tool_gain", "fall", "leak")
 
@@ -42,15 +41,6 @@ def check_pilot(settings: dict) -> dict:
     if settings["fall"] >= 1 or settings["leak"] > 1:
         raise ConfigError("pilot.fall and pilot.leak are shares (0.05 = 5 points)")
     return dict(settings)
-
-
-def ifeval_instructions(run_dir: Path) -> list[float] | None:
-    """IFEval per instruction (loose), flattened in prompt order: the same items for every run."""
-    path = run_dir / "predictions" / "ifeval.jsonl"
-    if not path.is_file():
-        return None
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [float(x) for line in lines for x in json.loads(line)["scores"]["inst_loose"]]
 
 
 def _metric(run_dir: Path, task: str, name: str) -> float | None:
