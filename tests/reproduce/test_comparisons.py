@@ -197,3 +197,28 @@ def test_main_claims_at_equal_argument_nll_gain(tmp_path):
 def test_bad_measure_settings_name_the_key(stats, needle):
     with pytest.raises(ConfigError, match=needle):
         ReproduceConfig(methods=["ft", "lora"], analyses=[], stats=stats)
+
+
+def test_x_star_by_rule_is_a_share_of_the_smallest_method_mean_final_gain(tmp_path):
+    from citi.reproduce.comparisons import check_stats, shared_x_star
+
+    def final(run, arg_nll):
+        d = tmp_path / "eval" / run
+        d.mkdir(parents=True)
+        tasks = {"retention-tool-args": {"primary": "arg_nll", "metrics": {"arg_nll": arg_nll}}}
+        (d / "results.json").write_text(json.dumps({"tasks": tasks}))
+
+    final("base", 3.0)
+    for run, nll in {"ft": 1.0, "ft-seed2": 1.4, "citi": 2.0, "citi-seed2": 2.2}.items():
+        final(run, nll)
+    config = ReproduceConfig(methods=["ft", "citi"], seeds=[1, 2], analyses=[])
+    settings = check_stats({**MAIN_STATS, "x_star_share": 0.5})
+    # mean gains: ft (2.0 + 1.6) / 2 = 1.8, citi (1.0 + 0.8) / 2 = 0.9: x* = 0.5 * 0.9
+    assert shared_x_star(tmp_path, config, settings) == pytest.approx(0.45)
+    final("lora", 3.5)  # a method that did not learn: no equal-learning comparison
+    config = ReproduceConfig(methods=["ft", "lora"], analyses=[])
+    assert shared_x_star(tmp_path, config, settings) is None
+    with pytest.raises(ConfigError, match="not both"):
+        check_stats({"x_star": 0.3, "x_star_share": 0.5})
+    with pytest.raises(ConfigError, match="stats.x_star_share"):
+        check_stats({"x_star_share": 1.5})

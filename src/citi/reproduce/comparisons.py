@@ -13,7 +13,9 @@ The claims, fixed here before any result is read:
   calls into general answers more often than the base model (``leak-tool``);
 - with ``stats.x_star`` set (a drop of the ``stats.x_task`` tool NLL fixed before the runs), the
   general-ability claims again at equal tool learning: each run's per-item scores where its
-  snapshot curve first reaches x* (the snapshot evaluation must score those measures).
+  snapshot curve first reaches x* (the snapshot evaluation must score those measures). Or with
+  ``stats.x_star_share`` s, a rule fixed before the runs instead of a number: x* is s times the
+  smallest method-mean final tool gain (it reads tool learning only, never a general measure).
 
 All of them share one Holm correction. With one seed a claim is about those runs; seeds make it
 about the methods (see citi.reproduce.stats).
@@ -33,6 +35,7 @@ from citi.reproduce import stats
 DEFAULTS = {
     "tool_margin": 0.05,
     "x_star": None,
+    "x_star_share": None,  # x* = this share of the smallest method-mean final tool gain
     "resamples": 2000,
     # The general-ability measures of the claims: a task-name prefix (``drift-`` pools every
     # drift task) or ``ifeval-inst`` (IFEval per instruction, loose); one claim family each.
@@ -57,6 +60,12 @@ def check_stats(settings: dict) -> dict:
         raise ConfigError(f"stats.tool_margin: a share in [0, 1), got {margin!r}")
     if x_star is not None and (isinstance(x_star, bool) or not isinstance(x_star, int | float)):
         raise ConfigError(f"stats.x_star: a tool NLL drop (a number), got {x_star!r}")
+    share = values["x_star_share"]
+    if share is not None:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ConfigError(f"stats.x_star_share: a share in (0, 1], got {share!r}")
+        if x_star is not None:
+            raise ConfigError("stats: set x_star (a number) or x_star_share (a rule), not both")
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
         raise ConfigError(f"stats.resamples: an integer >= 100, got {resamples!r}")
     general = values["general"]
@@ -281,6 +290,34 @@ def _direction(out: Path, config, measure) -> tuple[bool, str] | None:
     return None
 
 
+def final_gains(out: Path, config, x_task: str) -> dict[str, float]:
+    """Each method's mean final tool gain (``x_task`` drop against the base) over its seeds;
+    methods with a run not evaluated are left out."""
+    base_path = out / "eval" / "base" / "results.json"
+    if not base_path.is_file():
+        return {}
+    base = read_json(base_path)["tasks"]
+    gains = {}
+    for method in config.methods:
+        values = []
+        for run in config.run_names(method):
+            path = out / "eval" / run / "results.json"
+            gain = tool_gain(read_json(path)["tasks"], base, x_task) if path.is_file() else None
+            values.append(gain)
+        if values and all(v is not None for v in values):
+            gains[method] = sum(values) / len(values)
+    return gains
+
+
+def shared_x_star(out: Path, config, settings) -> float | None:
+    """x* by the pre-registered rule: ``x_star_share`` times the smallest method-mean final
+    gain; None when a method has none or some method did not learn at all (gain <= 0)."""
+    gains = final_gains(out, config, settings["x_task"])
+    if len(gains) != len(config.methods) or min(gains.values()) <= 0:
+        return None
+    return settings["x_star_share"] * min(gains.values())
+
+
 def method_comparisons(out: Path, config) -> list[stats.Comparison]:
     """Every claim the runs allow, with verdicts under one Holm correction."""
     settings = check_stats(getattr(config, "stats", {}) or {})
@@ -289,6 +326,8 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
     citis = [m for m in config.methods if config.method_of(m) == "citi"]
     measures = {m: d for m in settings["general"] if (d := _direction(out, config, m))}
     x_star = settings["x_star"]
+    if settings["x_star_share"] is not None:
+        x_star = shared_x_star(out, config, settings)
     for c in citis:
         if "lora" in config.methods:
             margin = settings["tool_margin"]
@@ -307,6 +346,11 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
                     rows.append(
                         _at_equal_learning(out, config, claim, c, other, x_star, settings, measure)
                     )
+                elif settings["x_star_share"] is not None:  # the rule gave no x*: say so
+                    nan = float("nan")
+                    claim += ", at equal tool learning"
+                    note = "x* undefined: a method has no final tool gain above 0"
+                    rows.append(stats.Comparison(claim, nan, nan, nan, 1.0, 1.0, nan, note=note))
     if "ft" in config.methods and "lora" in config.methods:
         for measure, (higher, label) in measures.items():
             claim = (
