@@ -1,18 +1,25 @@
 """Load test of ``citi serve``: N concurrent openai clients, a fixed number of tool requests.
 
     .venv/bin/python benchmarks/serve_load.py [--model smollm2-135m-instruct] [--requests 32]
-        [--max-tokens 32] [--clients 1,4,16] [--max-batch 16] [--transformers-serve]
+        [--max-tokens 32] [--clients 1,4,16] [--max-batch 16] [--rounds 3] [--transformers-serve]
 
 Starts ``citi serve MODEL`` (a run, an export or a base model) on a free loopback port, then for
 each N sends the same --requests chat requests (a user question plus two tools; greedy,
 max_tokens fixed) from N threads, each with the official ``openai`` client. Prints requests/s,
 completion tokens/s, p50/p95 latency, errors, the server's largest batch and its RSS before and
-after each level (memory flat over the run), then tokens/s at the largest N over N = 1 (target
->= 3x: batching works). With --transformers-serve the same requests also go through
-``transformers serve`` on the same base weights (which must be a folder it can load), and the
-ratio of citi's tokens/s to its tokens/s is printed (target >= 0.9). transformers serve
-renders with the model's own template, which for SmolLM2 drops the tools: compare with --plain
-(no tools) so both servers see the same prompts.
+after each level, then tokens/s at the largest N over N = 1 (target >= 3x: batching works).
+
+Memory: a thread samples the server's resident memory (psutil, the server process and its
+children) every 0.2 s through the whole run. The largest level is run --rounds times; the first
+round is the warm-up (it allocates the largest batch's KV cache). Memory is flat when the peak RSS
+of the last round is less than 5% above the peak of the first (``FLAT_GROWTH``); a leak (a KV
+cache or per-request tensors kept) grows it round after round.
+
+With --transformers-serve the same requests also go through ``transformers serve`` on the same
+base weights (which must be a folder it can load), and the ratio of citi's tokens/s to its
+tokens/s is printed (target >= 0.9). transformers serve renders with the model's own template,
+which for SmolLM2 drops the tools: compare with --plain (no tools) so both servers see the same
+prompts.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +64,7 @@ TOOLS = [
         },
     },
 ]
+FLAT_GROWTH = 0.05  # peak RSS of the last round over the first: memory is flat below 5% growth
 CITIES = ["Paris", "Lagos", "Lima", "Osaka", "Oslo", "Quito", "Perth", "Dakar"]
 
 
@@ -76,19 +85,56 @@ def _free_port() -> int:
 
 def _rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its children (transformers serve runs its model apart)."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.is_file():
-        pids += [int(p) for p in children.read_text().split()]
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        processes = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
     total = 0
-    for p in pids:
+    for p in processes:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:  # a child that ended between the listing and the read
             pass
-    return total / 1024
+    return total / 2**20
+
+
+class MemorySampler:
+    """Samples the server's RSS every ``period`` seconds in a thread, for the whole run."""
+
+    def __init__(self, pid: int, period: float = 0.2):
+        self.pid, self.period = pid, period
+        self.samples: list[tuple[float, float]] = []  # (time, MB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), _rss_mb(self.pid)))
+            self._stop.wait(self.period)
+
+    def window(self, start: float, end: float) -> list[float]:
+        return [mb for t, mb in self.samples if start <= t <= end]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def memory_verdict(first: list[float], last: list[float]) -> dict:
+    """First-round vs last-round RSS of the largest level (see the module docstring)."""
+    growth = max(last) / max(first) - 1
+    return {
+        "first_round_peak_mb": round(max(first)),
+        "last_round_peak_mb": round(max(last)),
+        "first_round_mean_mb": round(statistics.mean(first)),
+        "last_round_mean_mb": round(statistics.mean(last)),
+        "growth": round(growth, 4),
+        "flat": growth < FLAT_GROWTH,
+    }
 
 
 def start(command: list[str], port: int, wait: float = 600):
@@ -157,6 +203,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="times the largest level runs; its first and last rounds' RSS say whether memory "
+        "is flat (default 3)",
+    )
     parser.add_argument("--transformers-serve", action="store_true")
     parser.add_argument(
         "--plain",
@@ -164,6 +217,7 @@ def main() -> None:
         help="send no tools (a model whose template drops tools, like SmolLM2's, then gets the "
         "same prompt from both servers)",
     )
+    parser.add_argument("--serve-arg", action="append", default=[], help="extra citi serve args")
     args = parser.parse_args()
     tools = None if args.plain else TOOLS
     levels = [int(n) for n in args.clients.split(",")]
@@ -171,20 +225,28 @@ def main() -> None:
 
     port = _free_port()
     command = [sys.executable, "-m", "citi.cli.main", "serve", args.model, "--port", str(port)]
-    command += ["--max-batch", str(args.max_batch), "--name", "bench"]
+    command += ["--max-batch", str(args.max_batch), "--name", "bench", *args.serve_arg]
     server = start(command, port)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
-    rows = []
+    memory = MemorySampler(server.pid)
+    rows, rounds = [], []
     try:
         run_level(client, "bench", prompts[:2], 1, args.max_tokens, tools)  # warm up
-        for n in levels:
-            before = _rss_mb(server.pid)
+        schedule = levels + [levels[-1]] * max(args.rounds - 1, 0)
+        for i, n in enumerate(schedule):
+            before, t0 = _rss_mb(server.pid), time.monotonic()
             row = run_level(client, "bench", prompts, n, args.max_tokens, tools)
-            row.update(rss_before_mb=round(before), rss_after_mb=round(_rss_mb(server.pid)))
+            after = _rss_mb(server.pid)
+            row.update(rss_before_mb=round(before), rss_after_mb=round(after))
             row["largest_batch"] = health(port)["largest_batch"]
-            rows.append(row)
+            if i >= len(levels) - 1:
+                rounds.append([before, *memory.window(t0, time.monotonic()), after])
+                row["round"] = len(rounds)
+            if i < len(levels):
+                rows.append(row)
             print(json.dumps({"server": "citi", **row}), flush=True)
     finally:
+        memory.stop()
         server.terminate()
         server.wait(30)
     first, last = rows[0], rows[-1]
@@ -192,6 +254,15 @@ def main() -> None:
         f"citi serve: tokens/s at {last['clients']} clients / at {first['clients']}: "
         f"{last['tokens_per_s'] / max(first['tokens_per_s'], 1e-9):.2f}x (target >= 3)"
     )
+    if len(rounds) > 1:
+        verdict = memory_verdict(rounds[0], rounds[-1])
+        print(json.dumps({"memory": verdict, "rounds": len(rounds)}), flush=True)
+        print(
+            f"memory over {len(rounds)} rounds of {levels[-1]} clients: peak RSS "
+            f"{verdict['first_round_peak_mb']} -> {verdict['last_round_peak_mb']} MB "
+            f"({verdict['growth']:+.1%}): {'flat' if verdict['flat'] else 'NOT flat'} "
+            f"(rule: growth < {FLAT_GROWTH:.0%})"
+        )
     if args.transformers_serve:
         compare(args, prompts, levels[-1], last, tools)
 
