@@ -13,6 +13,7 @@ from citi.cli.main import main
         (["--max-batch", "0"], "--max-batch"),
         (["--port", "70000"], "--port"),
         (["--batch-window", "-1"], "--batch-window"),
+        (["--prefix-cache-tokens", "-1"], "--prefix-cache-tokens"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, needle, capsys):

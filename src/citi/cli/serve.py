@@ -29,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.01,
         help="seconds a batch waits for more requests before it starts (default 0.01)",
     )
+    p.add_argument(
+        "--prefix-cache-tokens",
+        type=int,
+        default=4096,
+        help="tokens of shared prompt prefixes (the tool prelude) whose keys and values are "
+        "kept for reuse, least recently used dropped first; 0 turns prefix caching off "
+        "(default 4096)",
+    )
     p.add_argument("--api-key", help="require `Authorization: Bearer KEY` on /v1 routes")
     p.add_argument("--name", help="the model id clients send (default: the folder's name)")
     p.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
@@ -59,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port: must be 0-65535, got {args.port}")
     if args.batch_window < 0:
         raise ConfigError(f"--batch-window: must be >= 0, got {args.batch_window}")
+    if args.prefix_cache_tokens < 0:
+        raise ConfigError(
+            f"--prefix-cache-tokens: must be >= 0 (0 turns it off), got {args.prefix_cache_tokens}"
+        )
     _check_address(args.host, args.port)
     import uvicorn
 
@@ -69,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
     device = check_device(args.device) if args.device else None
     served = load_served(args.model, dtype=args.dtype, device=device, name=args.name)
-    batcher = Batcher(served, max_batch=args.max_batch, window=args.batch_window)
+    batcher = Batcher(
+        served,
+        max_batch=args.max_batch,
+        window=args.batch_window,
+        prefix_cache_tokens=args.prefix_cache_tokens,
+    )
     app = create_app(served, batcher, api_key=args.api_key)
     console.print(
         f"serving {served.name} on http://{args.host}:{args.port}/v1 "

@@ -70,6 +70,11 @@ def create_app(served, batcher: Batcher, api_key: str | None = None) -> FastAPI:
             "status": "ok",
             "model": served.name,
             "largest_batch": max(batcher.batches, default=0),
+            # prompt tokens whose KV came from the prefix cache / were computed for it
+            "prefix_cache": {
+                "hit_tokens": batcher.prefixes.hits,
+                "computed_tokens": batcher.prefixes.computed,
+            },
         }
 
     @app.get("/v1/models")

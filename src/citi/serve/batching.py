@@ -8,7 +8,9 @@ top_p and seed), up to ``max_batch``, and generates them as one left-padded batc
 stopping criterion called after every token reports each row's text as it grows (for
 streaming) and ends each row on its own: at an EOS or end-of-turn token, a
 ``stop`` string, its own ``max_tokens``, or its client going away. Requests that come while a
-batch runs wait for the next one.
+batch runs wait for the next one. The prompt prefix the batch's rows share (the tool prelude)
+comes from a :class:`citi.serve.prefix_cache.PrefixCache` when it is long enough, so only each
+row's own tokens are prefilled.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
+
+from citi.serve.prefix_cache import CACHE_ARG, PrefixCache, shared_prefix
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,12 @@ class _Rows(StoppingCriteria):
 class Batcher:
     """The worker thread and its queue (see the module docstring)."""
 
-    def __init__(self, served, max_batch: int = 8, window: float = 0.01):
+    def __init__(
+        self, served, max_batch: int = 8, window: float = 0.01, prefix_cache_tokens: int = 4096
+    ):
         self.served, self.max_batch, self.window = served, max_batch, window
+        # owned by the worker thread, like the model
+        self.prefixes = PrefixCache(served.model, max_tokens=prefix_cache_tokens)
         self._pending: list[Job] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -157,9 +165,26 @@ class Batcher:
         tokenizer = served.tokenizer
         width = max(len(j.prompt_ids) for j in batch)
         pad = tokenizer.pad_token_id
-        ids = [[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in batch]
-        mask = [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in batch]
-        kwargs: dict[str, Any] = {
+        kwargs: dict[str, Any] = {}
+        shared = shared_prefix([j.prompt_ids for j in batch]) if self.prefixes.enabled else 0
+        if shared >= self.prefixes.min_tokens:
+            # [shared prefix | pad... | row's rest]: the prefix's KV comes from the cache
+            kv = self.prefixes.kv(batch[0].prompt_ids[:shared])
+            kwargs[CACHE_ARG] = self.prefixes.batch(kv, len(batch))
+            head = batch[0].prompt_ids[:shared]
+            ids = [
+                head + [pad] * (width - len(j.prompt_ids)) + j.prompt_ids[shared:] for j in batch
+            ]
+            mask = [
+                [1] * shared
+                + [0] * (width - len(j.prompt_ids))
+                + [1] * (len(j.prompt_ids) - shared)
+                for j in batch
+            ]
+        else:
+            ids = [[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in batch]
+            mask = [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in batch]
+        kwargs |= {
             "max_new_tokens": max(j.max_new for j in batch),
             "pad_token_id": pad,
             "eos_token_id": served.stop_ids or None,
