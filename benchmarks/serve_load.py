@@ -278,6 +278,10 @@ def compare(args, prompts, clients: int, citi_row: dict, tools) -> None:
     exe = Path(sys.executable).parent / "transformers"
     command = [str(exe), "serve", source, "--port", str(port), "--host", "127.0.0.1"]
     command += ["--continuous-batching", "--device", "cpu", "--dtype", "float32"]
+    # Its paged KV cache is sized from free memory by default, which on a shared machine got its
+    # model process killed while loading; 256 blocks of 32 tokens hold 8192 tokens, far more than
+    # the requests need.
+    command += ["--cb-num-blocks", "256", "--cb-block-size", "32"]
     server = start(command, port)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
     try:

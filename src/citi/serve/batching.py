@@ -2,9 +2,9 @@
 transformers' ``generate``.
 
 One worker thread owns the model. It takes the oldest waiting request, waits ``window`` seconds
-(longer while requests keep arriving, ten windows at most) for more with the same sampling
-settings (greedy requests all batch together; sampled ones batch with the same temperature,
-top_p and seed), up to ``max_batch``, and generates them as one left-padded batch. A
+(longer while requests keep arriving, ``BURST_WINDOWS`` windows at most) for more with the same
+sampling settings (greedy requests all batch together; sampled ones batch with the same
+temperature, top_p and seed), up to ``max_batch``, and generates them as one left-padded batch. A
 stopping criterion called after every token reports each row's text as it grows (for
 streaming) and ends each row on its own: at an EOS or end-of-turn token, a
 ``stop`` string, its own ``max_tokens``, or its client going away. Requests that come while a
@@ -28,6 +28,12 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from citi.serve.prefix_cache import CACHE_ARG, PrefixCache, shared_prefix
 
 log = logging.getLogger(__name__)
+
+# How long a burst may keep a batch waiting, in windows. The event loop renders and tokenizes
+# each request before it reaches the queue, so on a loaded machine 16 simultaneous requests
+# arrived over more than ten windows (0.1 s) and were split into two batches, the second waiting
+# for the whole first one; a lone request still waits one window only.
+BURST_WINDOWS = 50
 
 
 @dataclass
@@ -128,14 +134,14 @@ class Batcher:
                 return None
             kind = self._pending[0].sampling
             # A burst of requests is taken whole: each arrival gives the next one another
-            # window, up to ten windows in all.
+            # window, up to BURST_WINDOWS windows in all.
             start = time.monotonic()
             deadline, seen = start + self.window, 0
             while True:
                 same = [j for j in self._pending if j.sampling == kind]
                 now = time.monotonic()
                 if len(same) > seen:
-                    deadline = min(start + 10 * self.window, now + self.window)
+                    deadline = min(start + BURST_WINDOWS * self.window, now + self.window)
                     seen = len(same)
                 if len(same) >= self.max_batch or now >= deadline:
                     break
