@@ -116,3 +116,15 @@ def test_the_cache_reuses_the_longest_match_and_keeps_to_its_token_budget(tiny_l
     assert (len(cache), cache.hits, cache.computed) == (2, 52, 5 * 61 + 1)
     cache.kv([1] * 50)  # 143 tokens: the least recently used go until it fits
     assert (len(cache), cache.tokens) == (1, 50)
+
+
+def test_a_prefix_extended_from_a_stored_one_equals_one_computed_whole(tiny_llama):
+    ids = list(range(10, 60))
+    cache = PrefixCache(tiny_llama.model)
+    cache.kv(ids[:20] + [99])
+    extended = cache.kv(ids)  # 20 tokens reused, 30 computed at positions 20..49
+    assert (cache.hits, cache.computed) == (20, 21 + 30)
+    whole = PrefixCache(tiny_llama.model).kv(ids)
+    for (keys, values), (k, v) in zip(extended, whole, strict=True):
+        torch.testing.assert_close(keys, k)
+        torch.testing.assert_close(values, v)
