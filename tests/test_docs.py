@@ -1,7 +1,8 @@
 """The README and the docs site say only what is true of this checkout: every `citi ...` command
 line they show parses with the real parser, and every repository path they name is tracked by
 git. (`make test` also builds the site with `mkdocs build --strict`, which checks the links and
-anchors between pages.)"""
+anchors between pages.) The reports' own pages (report.md, included into the site, and
+ARTIFACTS.md) are held to the same rules, and every file a report links to is tracked."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ import pytest
 from citi.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORTS = sorted((ROOT / "reports").glob("*/report.md"))
+ARTIFACTS = sorted((ROOT / "reports").glob("*/ARTIFACTS.md"))
 PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").rglob("*.md")])
+PAGES += REPORTS + ARTIFACTS
 PAGES = [p for p in PAGES if "analysis" not in p.relative_to(ROOT).parts]  # report data, no prose
 
 # Placeholders a command line may hold that no parser can take. Kept tiny and explicit:
@@ -94,6 +98,17 @@ MENTIONS = [c for page in PAGES for c in _command_lines(page)[1]]
 def test_the_docs_show_citi_commands():
     commands = {args.split()[0] for _, args in COMMANDS + MENTIONS if args.split()}
     assert {"train", "eval", "importance", "reproduce", "serve", "export", "plan"} <= commands
+
+
+def test_every_committed_report_says_how_to_regenerate_what_git_leaves_out():
+    # Predictions, caches and importance scores are not tracked (.gitignore): each report says
+    # which, and the command that writes them again.
+    assert REPORTS, "reports/*/report.md"
+    missing = [r.parent.name for r in REPORTS if not (r.parent / "ARTIFACTS.md").is_file()]
+    assert not missing, f"reports without ARTIFACTS.md: {missing}"
+    for page in ARTIFACTS:
+        commands = [args for _, args in _command_lines(page)[0]]
+        assert any(a.split()[0] in {"reproduce", "eval", "lm-eval"} for a in commands), page
 
 
 @pytest.mark.parametrize("where,args", COMMANDS, ids=[w[:80] for w, _ in COMMANDS])
@@ -181,3 +196,13 @@ def test_every_relative_link_of_the_readme_resolves():
     assert relative, "the README links into the docs"
     missing = [t for t in relative if t.rstrip("/") not in tracked]
     assert not missing, f"README.md links to files git does not track: {missing}"
+
+
+@pytest.mark.parametrize("report", REPORTS, ids=[r.parent.name for r in REPORTS])
+def test_every_file_a_report_links_to_is_tracked(report):
+    # The site shows them (results pages include report.md); a fresh clone must have them.
+    tracked = _tracked()
+    folder = report.parent.relative_to(ROOT)
+    targets = [t.split("#")[0] for t in LINK.findall(report.read_text()) if "://" not in t]
+    missing = [t for t in targets if t and (folder / t).as_posix() not in tracked]
+    assert not missing, f"{report.relative_to(ROOT)} links to files git does not track: {missing}"
