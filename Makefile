@@ -39,7 +39,7 @@ test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/codespell
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 
 lint:
