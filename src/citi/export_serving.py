@@ -57,7 +57,7 @@ def writes_hermes_calls(tokenizer, template: str) -> bool:
     from citi.data.chat_template import render_chat
 
     call = {"type": "function", "function": {"name": _SENTINEL, "arguments": {}}}
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "u"},
         {"role": "assistant", "content": None, "tool_calls": [call]},
     ]

@@ -42,8 +42,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # A full disk, a quota or a name the file system refuses, whichever library was writing
         # (Python, safetensors, torch): report it against the output the user named, not the
         # temporary, which is removed below.
-        if os_error_behind(err) is not None:
-            raise _named(os_error_behind(err), path) from err
+        os_err = os_error_behind(err)
+        if os_err is not None:
+            raise _named(os_err, path) from err
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -60,7 +61,7 @@ WRITE_ERRNOS = {
 }
 
 
-def os_error_behind(err: BaseException) -> OSError | None:
+def os_error_behind(err: BaseException | None) -> OSError | None:
     """The write failure (an errno of :data:`WRITE_ERRNOS`) behind ``err``: ``err`` itself, an
     exception it was raised from or during (torch.save's writer), or the ``(os error N)`` that
     Rust writers such as safetensors put in their message."""
@@ -78,7 +79,7 @@ def os_error_behind(err: BaseException) -> OSError | None:
 
 
 def _named(err: OSError, path: Path) -> OSError:
-    return OSError(err.errno, err.strerror or os.strerror(err.errno), str(path))
+    return OSError(err.errno, err.strerror or os.strerror(err.errno or 0), str(path))
 
 
 def _temp_prefix(path: Path) -> str:

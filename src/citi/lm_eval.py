@@ -71,7 +71,10 @@ def render_tasks(
             text = string.Template(template.read_text(encoding="utf-8")).substitute(values)
         except KeyError:  # its dataset is not in this data directory
             if skipped is not None:
-                lacking = string.Template(template.read_text(encoding="utf-8")).get_identifiers()
+                # The placeholders it names (string.Template.get_identifiers is Python 3.11+).
+                found = string.Template.pattern.finditer(template.read_text(encoding="utf-8"))
+                lacking = dict.fromkeys(m["named"] or m["braced"] for m in found)
+                lacking.pop(None, None)  # "$$" escapes name nothing
                 skipped[template.stem] = [DATASET_FIELDS[f] for f in lacking if f not in values]
             continue
         (out / template.name).write_text(text, encoding="utf-8")

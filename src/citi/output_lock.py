@@ -20,7 +20,7 @@ from citi.errors import CitiError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def lock_file_for(path: str | os.PathLike) -> Path:
@@ -45,10 +45,10 @@ def output_lock(path: str | os.PathLike, option: str = "--out") -> Iterator[Path
     if fcntl is None:
         yield lock
         return
-    created = lock.parent  # the top directory this call creates, removed again when empty
-    while not created.parent.exists() and created.parent != created:
-        created = created.parent
-    created = None if created.exists() else created
+    top = lock.parent  # the top directory this call creates, removed again when empty
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    created = None if top.exists() else top
     while True:
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)

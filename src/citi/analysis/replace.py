@@ -30,7 +30,7 @@ def parse_setting(setting: str) -> tuple[str, float]:
 def components_for(setting: str, rank_m: dict[str, int]) -> list[str]:
     """The components a setting replaces, from importance.json's tool ranking (1 = top)."""
     side, share = parse_setting(setting)
-    order = sorted(rank_m, key=rank_m.get)
+    order = sorted(rank_m, key=rank_m.__getitem__)
     k = max(1, round(share * len(order)))
     return order[:k] if side == "T" else order[-k:]
 

@@ -31,7 +31,7 @@ def gate_distributions(
     if not found:
         raise ValueError("the model has no MOLoRA layers")
     names = layers or list(found)
-    sums = {n: {} for n in names}
+    sums: dict[str, dict] = {n: {} for n in names}
     captured: dict[str, torch.Tensor] = {}
     hooks = [
         found[n].register_forward_hook(

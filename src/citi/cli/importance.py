@@ -122,7 +122,7 @@ def print_summary(result: dict, selection: dict, top: int = 5) -> None:
     from citi.importance.scores import ranks
 
     rank_m = result.get("rank_M") or ranks(result["M"])
-    order = sorted(rank_m, key=rank_m.get)
+    order = sorted(rank_m, key=rank_m.__getitem__)
     score = (result.get("settings") or {}).get("score", "?")
     t = Table(title=f"importance ({score}) — M_h: tool, C_h: general sum")
     for col in ("rank", "component", "M_h", "C_h", "set"):

@@ -108,7 +108,7 @@ def write_failure(err: BaseException, out: str | None) -> str | None:
     from citi.io import WRITE_ERRNOS, os_error_behind
 
     os_err = os_error_behind(err)
-    if os_err is None:
+    if os_err is None or os_err.errno is None:
         return None
     where = os_err.filename or (f"--out {out}" if out else "an output")
     return f"{where}: {WRITE_ERRNOS[os_err.errno]} ({os_err.strerror or 'write failed'})"

@@ -141,7 +141,7 @@ def supports_tools(tokenizer, template: str) -> bool:
         "type": "function",
         "function": {"name": f"{_SENTINEL}_call", "arguments": {}},
     }
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "content": f"{_SENTINEL}_result", "tool_call_id": "call_0"},

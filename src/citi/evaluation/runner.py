@@ -73,7 +73,7 @@ def evaluate(
     # The weights' dtype and the data directory are part of every task's settings.
     weights = model_dtype(loaded.model) if loaded is not None else weights_dtype(dtype, precision)
     data = data_location(config.data_dir)
-    results = {
+    results: dict = {
         "model": config.model,
         "adapter": config.adapter,
         "variant": variant,

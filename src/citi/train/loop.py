@@ -88,7 +88,7 @@ class Trainer:
     def _snapshot_steps(self) -> dict[int, float]:
         """Global optimizer step -> the fraction of all steps it was asked for."""
         total = sum(self._stage_size(s)[2] for s in self.config.stages())
-        steps = {}
+        steps: dict = {}
         for fraction in sorted(self.config.snapshots):
             steps.setdefault(min(total, max(1, round(fraction * total))), fraction)
         return steps

@@ -68,7 +68,7 @@ def _read_canonical_jsonl(path: Path) -> list[dict]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             raise DataError(f"{path}:{n}: malformed JSON ({e.msg})") from None
         if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
             raise DataError(f"{path}:{n}: messages: a canonical row needs a list of messages")
