@@ -206,3 +206,32 @@ def test_every_file_a_report_links_to_is_tracked(report):
     targets = [t.split("#")[0] for t in LINK.findall(report.read_text()) if "://" not in t]
     missing = [t for t in targets if t and (folder / t).as_posix() not in tracked]
     assert not missing, f"{report.relative_to(ROOT)} links to files git does not track: {missing}"
+
+
+def test_the_reference_pages_are_generated_from_the_code(tmp_path, monkeypatch):
+    # docs/gen_reference.py runs at every site build; here it writes the pages to a folder.
+    import dataclasses
+    import runpy
+
+    from citi.evaluation.registry import TASKS
+    from citi.train.config import TrainConfig
+
+    monkeypatch.setattr("sys.argv", ["gen_reference.py", str(tmp_path)])
+    runpy.run_path(str(ROOT / "docs" / "gen_reference.py"), run_name="__main__")
+    cli = (tmp_path / "reference" / "cli.md").read_text()
+    for path, _ in _subcommands(build_parser(), ["citi"]):
+        assert f" {' '.join(path)}\n" in cli, f"no --help of {' '.join(path)}"
+    config = (tmp_path / "reference" / "config.md").read_text()
+    assert all(f"| `{f.name}` |" in config for f in dataclasses.fields(TrainConfig))
+    assert "| `batch_size` | `int` | `4` | per device" in config  # the option's help
+    registries = (tmp_path / "reference" / "registries.md").read_text()
+    assert all(f"| `{name}` |" in registries for name in TASKS)
+    assert "::: citi.train.loop.Trainer" in (tmp_path / "reference" / "api.md").read_text()
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: list[str]):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subcommands(sub, [*path, name])
