@@ -2,15 +2,18 @@
 line they show parses with the real parser, and every repository path they name is tracked by
 git. (`make test` also builds the site with `mkdocs build --strict`, which checks the links and
 anchors between pages.) The reports' own pages (report.md, included into the site, and
-ARTIFACTS.md) are held to the same rules, and every file a report links to is tracked."""
+ARTIFACTS.md) are held to the same rules, and every file a report links to is tracked. The
+docs' Python snippets run on a tiny model."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shlex
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -235,3 +238,69 @@ def _subcommands(parser: argparse.ArgumentParser, path: list[str]):
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _subcommands(sub, [*path, name])
+
+
+# Python snippets run as tests, on a tiny model. Each runs in a fresh namespace, in an empty
+# folder, with the fixture data as CITI_DATA_DIR and the default model swapped for tiny-llama;
+# `base` (a tiny-llama model) and `rows` (canonical conversations) are there for snippets that
+# take them as given. A comment line right after an expression is its expected repr. A snippet
+# that cannot run here says why on the line before its fence: <!-- not run: REASON -->.
+PYTHON_FENCE = re.compile(r"^(\s*)```python\s*$")
+NOT_RUN = re.compile(r"^\s*<!-- not run: (\S.*?)\s*-->\s*$")
+
+
+def _python_snippets():
+    snippets, skipped = [], []
+    for page in PAGES:
+        lines = page.read_text().splitlines()
+        for i, line in enumerate(lines):
+            fence = PYTHON_FENCE.match(line)
+            if not fence:
+                continue
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+            where = f"{page.relative_to(ROOT)}:{i + 1}"
+            code = textwrap.dedent("\n".join(lines[i + 1 : end]))
+            reason = NOT_RUN.match(lines[i - 1]) if i else None
+            (skipped if reason else snippets).append((where, reason[1] if reason else code))
+    return snippets, skipped
+
+
+SNIPPETS, NOT_RUN_SNIPPETS = _python_snippets()
+
+
+def test_the_docs_python_snippets_are_found():
+    assert len(SNIPPETS) >= 5, SNIPPETS
+    # A snippet left out must say why (an empty reason does not match NOT_RUN at all).
+    assert all(reason for _, reason in NOT_RUN_SNIPPETS)
+
+
+def _run_snippet(code: str, where: str, namespace: dict) -> None:
+    """Run ``code`` statement by statement; an expression followed by a comment line must
+    have that comment as its repr."""
+    tree = ast.parse(code, filename=where)
+    lines = code.splitlines()
+    for node in tree.body:
+        shown = lines[node.end_lineno].strip() if node.end_lineno < len(lines) else ""
+        if isinstance(node, ast.Expr) and shown.startswith("# "):
+            target = ast.Name(id="__shown__", ctx=ast.Store())
+            assign = ast.copy_location(ast.Assign(targets=[target], value=node.value), node)
+            node = ast.fix_missing_locations(assign)
+            exec(compile(ast.Module([node], []), where, "exec"), namespace)  # the docs' own code
+            assert repr(namespace["__shown__"]) == shown[2:], f"{where}: line {node.lineno}"
+        else:
+            exec(compile(ast.Module([node], []), where, "exec"), namespace)  # the docs' own code
+
+
+@pytest.mark.parametrize("where,code", SNIPPETS, ids=[w for w, _ in SNIPPETS])
+def test_every_python_snippet_in_the_docs_runs(where, code, data_dir, tmp_path, monkeypatch):
+    from citi.models import load_model
+    from citi.models.loader import DEFAULT_MODEL
+    from tests.fixtures.tool_data import CANONICAL
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CITI_DATA_DIR", str(data_dir))
+    code = code.replace(f'"{DEFAULT_MODEL}"', '"tiny-llama"')
+    namespace = {"__name__": "__doc_snippet__", "rows": [CANONICAL]}
+    if re.search(r"\bbase\b", code):
+        namespace["base"] = load_model("tiny-llama", device="cpu").model
+    _run_snippet(code, where, namespace)
