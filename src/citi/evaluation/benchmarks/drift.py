@@ -175,7 +175,7 @@ def make_drift_run(prompt_fn):
         answers = base_answers(base, tok, loaded.source, prompts, batch_size)
         kls = per_example_kl(base, loaded.model, tok, prompts, answers, batch_size)
         del base
-        records = [
+        records: list[dict] = [
             {"prompt": p, "base_answer": a, "scores": {"kl": k}}
             for p, a, k in zip(prompts, answers, kls, strict=True)
             if k is not None

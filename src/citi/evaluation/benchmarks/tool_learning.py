@@ -118,7 +118,7 @@ def tool_kl(task: Task, examples: list[Example], ctx: TaskContext) -> TaskResult
     base = _base_model_like(loaded)
     kls = per_example_kl(base, loaded.model, tok, prompts, answers, ctx.batch_size)
     del base
-    records = [
+    records: list[dict] = [
         {"reference": ex.reference, "scores": {"kl": k}}
         for ex, k in zip(answered, kls, strict=True)
         if k is not None
