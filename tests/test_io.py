@@ -245,3 +245,33 @@ def test_reproduce_on_a_full_disk(tmp_path, data_dir, capsys, full_disk):
     steps = out / "steps.json"
     assert not steps.exists() or "importance" not in json.loads(steps.read_text())
     _no_temporaries(tmp_path)
+
+
+def test_figures_are_written_as_palette_pngs_that_look_the_same(tmp_path):
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from citi.io import write_figure_atomic
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [1, 0, 2], label="a")
+    ax.imshow(np.linspace(0, 1, 100).reshape(10, 10), extent=(0, 2, 0, 2), cmap="Blues")
+    ax.legend()
+    rgba = io.BytesIO()
+    fig.savefig(rgba, format="png", dpi=100)
+    write_figure_atomic(tmp_path / "f.png", fig, dpi=100)
+    plt.close(fig)
+    written, original = Image.open(tmp_path / "f.png"), Image.open(rgba)
+    assert written.mode == "P" and written.size == original.size
+    diff = np.abs(
+        np.asarray(written.convert("RGB"), dtype=int) - np.asarray(original.convert("RGB"), int)
+    )
+    assert diff.mean() < 1.0 and np.percentile(diff, 99.9) <= 32  # out of 255
+    assert (tmp_path / "f.png").stat().st_size < len(rgba.getvalue())
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]  # no temporary left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import re
@@ -123,6 +124,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def write_figure_atomic(path: str | os.PathLike, fig: Any, dpi: int) -> Path:
+    """A matplotlib figure as a PNG of at most 256 colours (see :func:`palette_png`)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(palette_png(buffer.getvalue()))
+    return Path(path)
+
+
+def palette_png(data: bytes) -> bytes:
+    """A PNG re-encoded with a palette of 256 colours on white. Plots use few colours, so it
+    looks the same at about a third of matplotlib's RGBA size, which keeps the figures committed
+    with a report small (tests/test_repository.py)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+    out = io.BytesIO()
+    flat.quantize(256).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -21,7 +21,7 @@ from citi.components import find_decoder_layers
 from citi.data.example import Example
 from citi.data.render import encode
 from citi.errors import CitiError
-from citi.io import atomic_path, write_json_atomic
+from citi.io import write_figure_atomic, write_json_atomic
 
 MODULES = ("attn", "ffn")
 
@@ -131,8 +131,7 @@ def plot_icc(result: dict, path) -> None:
         ax.set_xlabel("layer")
         ax.set_ylabel("cos(ICC_tool, ICC_t)")
     axes[0].legend(fontsize=7, ncol=2)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    write_figure_atomic(path, fig, dpi=110)
     plt.close(fig)
 
 

@@ -81,7 +81,7 @@ def plot_jaccard(result: dict, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from citi.io import atomic_path
+    from citi.io import write_figure_atomic
 
     abilities = result["abilities"]
     fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3, 4), constrained_layout=True)
@@ -103,8 +103,7 @@ def plot_jaccard(result: dict, path: str | Path) -> None:
                 )
         ax.set_title(f"{g} (random: {info['expected_random']:.2f})")
     fig.colorbar(im, ax=axes, shrink=0.8, label="Jaccard index")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    write_figure_atomic(path, fig, dpi=120)
     plt.close(fig)
 
 

@@ -16,7 +16,7 @@ import torch
 from citi.components import adapter_kind, list_components
 from citi.errors import CitiError
 from citi.evaluation.config import EvalConfig
-from citi.io import atomic_path, write_json_atomic
+from citi.io import write_figure_atomic, write_json_atomic
 from citi.precision import run_in_float32
 
 
@@ -162,6 +162,5 @@ def plot_replace(summary: dict, path) -> None:
         ax.bar(range(len(variants)), [summary["results"][v].get(task, 0) for v in variants])
         ax.set_xticks(range(len(variants)), variants, rotation=45, ha="right")
         ax.set_title(task, fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    write_figure_atomic(path, fig, dpi=110)
     plt.close(fig)

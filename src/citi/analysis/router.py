@@ -13,7 +13,7 @@ import torch
 
 from citi.data import PaddingCollator, encode_all
 from citi.data.example import Example
-from citi.io import atomic_path, write_json_atomic
+from citi.io import write_figure_atomic, write_json_atomic
 from citi.molora import molora_layers
 
 
@@ -83,8 +83,7 @@ def plot_router(dist: dict, path: str | Path, null_expert: bool = True) -> None:
         ax.set_title(name.replace("model.layers.", "L"), fontsize=9)
     axes[0][0].set_ylabel("mean gate")
     axes[0][0].legend(fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    write_figure_atomic(path, fig, dpi=110)
     plt.close(fig)
 
 

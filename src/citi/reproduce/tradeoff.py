@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from citi.io import atomic_path, read_json, write_json_atomic
+from citi.io import read_json, write_figure_atomic, write_json_atomic
 from citi.reproduce.comparisons import method_comparisons, point, row_text
 from citi.reproduce.pilot import pilot_decision
 from citi.reproduce.stats import FAILS, HOLDS
@@ -90,8 +90,7 @@ def plot_tradeoff(data: dict, final: dict, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    write_figure_atomic(path, fig, dpi=110)
     plt.close(fig)
 
 
