@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="micro-batches of examples of similar length: less padding, same examples "
+        "(seeded, resumable)",
+    )
+    p.add_argument(
         "--sharding",
         choices=["none", "fsdp"],
         help="fsdp: shard weights, gradients and optimizer state over the processes (FSDP2; "
@@ -159,6 +166,7 @@ def config_from_args(args: argparse.Namespace):
         "save_every",
         "max_steps",
         "gradient_checkpointing",
+        "group_by_length",
         "sharding",
         "eval_limit",
         "validation",

@@ -46,6 +46,10 @@ class TrainConfig:
     max_length: int = 1024
     batch_size: int = 4  # per device
     grad_accum: int = 16  # 4 x 16 = the paper's effective batch of 64 on one device
+    # Micro-batches of examples of similar length (seeded, resumable; citi.train.batching): less
+    # padding, the same examples and per-token losses. Off by default so that runs saved before
+    # it existed (whose config.yaml lacks it) resume in the order they started with.
+    group_by_length: bool = False
     epochs: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
     lr: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
     warmup_ratio: float = 0.1
@@ -120,6 +124,10 @@ class TrainConfig:
             or self.max_steps < 1
         ):
             raise ConfigError(f"--max-steps: must be an integer >= 1, got {self.max_steps!r}")
+        if not isinstance(self.group_by_length, bool):
+            raise ConfigError(
+                f"--group-by-length: must be true or false, got {self.group_by_length!r}"
+            )
         if not isinstance(self.validation, int) or self.validation < 0:
             raise ConfigError(f"--validation: must be an integer >= 0, got {self.validation!r}")
         if self.tool_limit is not None and (

@@ -111,15 +111,6 @@ def build_training_data(config, tokenizer) -> tuple[list[Encoded], dict]:
     return encoded, summary
 
 
-def epoch_order(n: int, seed: int, stage: int, epoch: int, multiple: int) -> list[int]:
-    """A seeded permutation of range(n) for (stage, epoch), padded by wrapping around to a
-    multiple of ``multiple`` so every process gets a full micro-batch."""
-    order = list(range(n))
-    random.Random(f"{seed}-{stage}-{epoch}").shuffle(order)
-    pad = (-n) % multiple
-    return order + order[:pad]
-
-
 def build_eval_data(config, tokenizer) -> dict[str, list[Encoded]]:
     """The first ``eval_limit`` examples of each evaluation dataset, encoded."""
     out = {}

@@ -32,9 +32,10 @@ from citi.loss import CausalLMLoss, mean_label_loss
 from citi.models.loader import check_device
 from citi.molora import RouterPretrainingLoss, experts_are_zero, routing_context
 from citi.precision import autocast, resolve_precision, training_attention
+from citi.train.batching import epoch_order, padding_of
 from citi.train.checkpoint import read_progress
 from citi.train.config import TrainConfig
-from citi.train.data import build_eval_data, build_training_data, epoch_order
+from citi.train.data import build_eval_data, build_training_data
 from citi.train.metrics_log import check_finite, log_step
 from citi.train.params import group_parameter_names, set_trainable
 from citi.train.setup import (
@@ -162,6 +163,8 @@ class Trainer:
         run = self._setup_stage(index, stage, model, start_micro, resume_dir)
         micro_size = cfg.batch_size * acc.num_processes  # examples per global micro-batch
         collate = PaddingCollator(self.built.tokenizer.pad_token_id)
+        lengths = [len(e.input_ids) for e in self.built.encoded]
+        padding = self.state.padding.setdefault(stage.name, {"slots": 0, "padded": 0})
         bar = tqdm(
             total=run.total_steps,
             initial=start_micro // cfg.grad_accum,
@@ -171,7 +174,15 @@ class Trainer:
         for micro in range(start_micro, run.total_micro):
             epoch, pos = divmod(micro, run.per_epoch)
             if pos == 0 or micro == start_micro:
-                order = epoch_order(len(self.built.encoded), cfg.seed, index, epoch, micro_size)
+                grouped = lengths if cfg.group_by_length else None
+                order = epoch_order(len(lengths), cfg.seed, index, epoch, micro_size, grouped)
+            # Every process counts the padding of the whole global micro-batch (same numbers).
+            slots, padded = padding_of(
+                [lengths[i] for i in order[pos * micro_size : (pos + 1) * micro_size]],
+                cfg.batch_size,
+            )
+            padding["slots"] += slots
+            padding["padded"] += padded
             first = pos * micro_size + acc.process_index * cfg.batch_size
             batch = collate([self.built.encoded[i] for i in order[first : first + cfg.batch_size]])
             self._accumulate(run, model, {k: v.to(acc.device) for k, v in batch.items()}, micro)
@@ -334,6 +345,7 @@ class Trainer:
             progress["trainable"],
             # checkpoints written before the counts existed resume from zero
             progress.get("seen", {"sequences": 0, "tokens": 0, "label_tokens": 0}),
+            progress.get("padding", {}),  # absent from checkpoints written before it was counted
         )
         acc.print(f"resuming at stage {progress['stage']}, micro-batch {progress['micro']}")
         return progress

@@ -30,6 +30,8 @@ class RunState:
     # What the optimizer steps saw, over all processes (the report's budget table): training
     # sequences, their tokens (prompt and answer, padding excluded) and their label tokens.
     seen: dict = field(default_factory=lambda: {"sequences": 0, "tokens": 0, "label_tokens": 0})
+    # stage -> {"slots": token slots of its micro-batches, "padded": those holding padding}
+    padding: dict = field(default_factory=dict)
 
     def progress(self, position: dict) -> dict:
         """What a checkpoint at ``position`` (stage, micro-batch) records."""
@@ -40,6 +42,7 @@ class RunState:
             "stage_seconds": self.stage_seconds,
             "trainable": self.trainable,
             "seen": self.seen,
+            "padding": self.padding,
         }
 
     def count(self, record: dict) -> None:
@@ -147,6 +150,12 @@ def run_summary(config, state: RunState, built: RunSetup, precision: str, model,
         "data": built.data_summary,
         "trainable_parameters": state.trainable,
         "stage_seconds": state.stage_seconds,
+        # Share of each stage's micro-batch token slots that were padding (compute spent on
+        # nothing); --group-by-length lowers it.
+        "padded_share": {
+            stage: round(p["padded"] / p["slots"], 4) if p["slots"] else 0.0
+            for stage, p in state.padding.items()
+        },
         "global_steps": state.global_step,
         # sequences, tokens and label tokens the optimizer steps saw (repeats counted: epochs)
         "seen": state.seen,
