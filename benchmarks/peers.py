@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 
 JOBS = ("citi-lora", "trl-lora", "citi-mi", "citi-gen", "lmeval-gen")
+# Opt-in (--jobs): the same citi jobs under --compile, for the compiled / eager ratios.
+COMPILED = ("citi-lora-compile", "citi-gen-compile")
 
 
 def parse_args(argv=None):
@@ -66,7 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--jobs", default=",".join(JOBS), help="a comma-separated subset")
     p.add_argument("--json", help="also write the results here")
-    p.add_argument("--worker", choices=JOBS, help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=JOBS + COMPILED, help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -106,22 +108,28 @@ def _train_config(args, method: str, workdir: Path, **kw):
     )
 
 
-def _citi_loss_log(out: Path, stage: str) -> list[float]:
+def _citi_log(out: Path, stage: str) -> dict:
+    """The stage's per-step losses, and its tokens/s after the first two steps (where a compiled
+    model has compiled: the steady rate of a long run)."""
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in records if r.get("stage", stage) == stage]
+    records = [r for r in records if r["stage"] == stage]
+    later = records[2:] or records
+    seconds = sum(r["tokens"] / r["tokens_per_s"] for r in later)
+    return {
+        "losses": [r["loss"] for r in records],
+        "steady_tokens_per_s": sum(r["tokens"] for r in later) / seconds,
+    }
 
 
-def citi_lora(args, workdir: Path) -> dict:
+def citi_lora(args, workdir: Path, compile: bool = False) -> dict:
     from citi.train.loop import Trainer
 
-    config = _train_config(args, "lora", workdir, epochs={"lora": 1})
-    trainer = Trainer(config, workdir / "citi-lora")
-    summary = trainer.run()
-    tokens = summary["data"]["tokens"]
+    config = _train_config(args, "lora", workdir, epochs={"lora": 1}, compile=compile)
+    summary = Trainer(config, workdir / "run").run()
     return {
-        "tokens": tokens,
+        "tokens": summary["data"]["tokens"],
         "seconds": summary["stage_seconds"]["lora"],
-        "losses": _citi_loss_log(workdir / "citi-lora", "lora"),
+        **_citi_log(workdir / "run", "lora"),
         "padded_share": summary["padded_share"]["lora"],
     }
 
@@ -148,11 +156,11 @@ def citi_mi(args, workdir: Path) -> dict:
     config = _train_config(
         args, "rp-mi", workdir, selection=str(selection), epochs={"rp": rp_epochs, "mi": 1}
     )
-    summary = Trainer(config, workdir / "citi-mi").run()
+    summary = Trainer(config, workdir / "run").run()
     return {
         "tokens": summary["data"]["tokens"],
         "seconds": summary["stage_seconds"]["mi"],
-        "losses": _citi_loss_log(workdir / "citi-mi", "mi"),
+        **_citi_log(workdir / "run", "mi"),
         "padded_share": summary["padded_share"]["mi"],
     }
 
@@ -255,10 +263,13 @@ def _generated_tokens(tokenizer, outputs: list[str]) -> int:
     return sum(len(ids) for ids in tokenizer(outputs, add_special_tokens=False)["input_ids"])
 
 
-def citi_gen(args, workdir: Path) -> dict:
+def citi_gen(args, workdir: Path, compile: bool = False) -> dict:
     from citi.evaluation.generation import generate
+    from citi.models.compiled import compile_in_place
 
     loaded = _load_for_eval(args)
+    if compile:  # what `citi eval --compile` does
+        compile_in_place(loaded.model)
     requests = _eval_requests(args, loaded.tokenizer)
     outputs = []
     start = time.perf_counter()
@@ -267,7 +278,7 @@ def citi_gen(args, workdir: Path) -> dict:
         prompts = [p for p, new, stop in requests if (new, stop) == key]
         outputs += generate(loaded.model, loaded.tokenizer, prompts, key[0], key[1], args.batch)
     seconds = time.perf_counter() - start
-    return _gen_result(loaded.tokenizer, outputs, seconds, workdir / "citi-gen.json")
+    return _gen_result(loaded.tokenizer, outputs, seconds, workdir / "outputs.json")
 
 
 def lmeval_gen(args, workdir: Path) -> dict:
@@ -296,7 +307,7 @@ def lmeval_gen(args, workdir: Path) -> dict:
     start = time.perf_counter()
     outputs = lm.generate_until(instances, disable_tqdm=True)
     seconds = time.perf_counter() - start
-    return _gen_result(lm.tokenizer, outputs, seconds, workdir / "lmeval-gen.json")
+    return _gen_result(lm.tokenizer, outputs, seconds, workdir / "outputs.json")
 
 
 def _gen_result(tokenizer, outputs: list[str], seconds: float, keep: Path) -> dict:
@@ -315,6 +326,8 @@ WORKERS = {
     "citi-mi": citi_mi,
     "citi-gen": citi_gen,
     "lmeval-gen": lmeval_gen,
+    "citi-lora-compile": lambda args, workdir: citi_lora(args, workdir, compile=True),
+    "citi-gen-compile": lambda args, workdir: citi_gen(args, workdir, compile=True),
 }
 
 
@@ -393,17 +406,46 @@ def report(results: dict, args) -> list[str]:
             f"  {'citi MOLoRA (MI) / TRL lora, peak memory':<44} "
             f"{results['citi-mi']['peak_bytes'] / results['trl-lora']['peak_bytes']:6.2f}"
         )
+    if {"citi-lora", "citi-lora-compile"} <= results.keys():
+        a, b = results["citi-lora-compile"], results["citi-lora"]
+        lines.append(
+            _ratio(
+                "citi lora --compile / eager, tokens/s",
+                tps("citi-lora-compile") / tps("citi-lora"),
+                ">= 1.15",
+            )
+        )
+        lines.append(
+            f"  {'  the same after the first two steps':<44} "
+            f"{a['steady_tokens_per_s'] / b['steady_tokens_per_s']:6.2f}"
+        )
+        same = a["losses"] == b["losses"]
+        lines.append(f"  identical losses at every step: {same}")
+    if {"citi-gen", "citi-gen-compile"} <= results.keys():
+        lines.append(
+            _ratio(
+                "citi eval --compile / eager, tokens/s",
+                tps("citi-gen-compile") / tps("citi-gen"),
+                ">= 1.15",
+            )
+        )
+        lines.append(
+            f"  identical generations: {_same_outputs(results, 'citi-gen-compile', 'citi-gen')}"
+        )
     if {"citi-gen", "lmeval-gen"} <= results.keys():
         lines.append(
             _ratio(
                 "citi eval / lm-eval HF, tokens/s", tps("citi-gen") / tps("lmeval-gen"), ">= 1.2"
             )
         )
-        a = json.loads(Path(results["citi-gen"]["outputs"]).read_text())
-        b = json.loads(Path(results["lmeval-gen"]["outputs"]).read_text())
-        same = sum(x == y for x, y in zip(a, b, strict=True))
-        lines.append(f"  identical generations: {same} of {len(a)}")
+        lines.append(f"  identical generations: {_same_outputs(results, 'citi-gen', 'lmeval-gen')}")
     return lines
+
+
+def _same_outputs(results: dict, a: str, b: str) -> str:
+    x = json.loads(Path(results[a]["outputs"]).read_text())
+    y = json.loads(Path(results[b]["outputs"]).read_text())
+    return f"{sum(p == q for p, q in zip(x, y, strict=True))} of {len(x)}"
 
 
 def main(argv=None) -> None:
@@ -413,11 +455,10 @@ def main(argv=None) -> None:
         worker(args)
         return
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
-    unknown = sorted(set(jobs) - set(JOBS))
+    unknown = sorted(set(jobs) - set(JOBS + COMPILED))
     if unknown:
-        raise SystemExit(
-            f"peers: error: --jobs: unknown {', '.join(unknown)}; known: {', '.join(JOBS)}"
-        )
+        known = ", ".join(JOBS + COMPILED)
+        raise SystemExit(f"peers: error: --jobs: unknown {', '.join(unknown)}; known: {known}")
     passed = _drop_values(argv, ("--json", "--jobs"))
     with tempfile.TemporaryDirectory(prefix="citi-peers-") as tmp:
         results = {}

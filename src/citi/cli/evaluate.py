@@ -46,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run HumanEval's generated code even where no OS-level sandbox works "
         "(without it, such a machine refuses the humaneval task)",
     )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model for generation (off by default: "
+        "docs/guides/performance.md has the measured ratio)",
+    )
     add_user_data(p, general=False, supervise=False)
     p.add_argument("compare", nargs="*", help=argparse.SUPPRESS)
     from citi.evaluation.config import EvalConfig
@@ -90,6 +97,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "device": args.device,
         "precision": args.precision,
         "unsafe_code": args.unsafe_code,
+        "compile": args.compile,
         "tool_data": args.tool_data,
         **user_data_values(args, keys=("format", "chat_template")),
     }

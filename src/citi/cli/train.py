@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the decoder (off by default: docs/guides/performance.md has the "
+        "measured ratio)",
+    )
+    p.add_argument(
         "--group-by-length",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -167,6 +174,7 @@ def config_from_args(args: argparse.Namespace):
         "max_steps",
         "gradient_checkpointing",
         "group_by_length",
+        "compile",
         "sharding",
         "eval_limit",
         "validation",

@@ -24,6 +24,8 @@ class EvalConfig:
     device: str | None = None
     precision: str = "auto"
     unsafe_code: bool = False  # HumanEval without OS-level isolation
+    # torch.compile the model for generation (citi.models.compiled; docs/guides/performance.md).
+    compile: bool = False
     # A user's held-out conversations (the tool-calls task): --eval-data SRC (or canonical rows
     # from Python), or the --eval-fraction of --tool-data that training held out
     # (citi.data.user_data), in --format, rendered with chat_template (a file or template text).

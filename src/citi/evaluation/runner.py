@@ -119,6 +119,10 @@ def evaluate(
                 config.model, config.adapter, config.dtype, config.device, precision
             )
             results["dtype"] = model_dtype(loaded.model)  # as loaded, whatever was asked
+            if config.compile:
+                from citi.models.compiled import compile_in_place
+
+                compile_in_place(loaded.model)
         ctx = TaskContext(
             loaded=loaded,
             batch_size=config.batch_size,

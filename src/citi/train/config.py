@@ -64,6 +64,7 @@ class TrainConfig:
     # with a larger one) continues exactly as if the run had not stopped. None: run to the end.
     max_steps: int | None = None
     gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile the decoder (citi.models.compiled)
     sharding: str = "none"  # "fsdp": FSDP2 over all processes (citi.train.sharding)
     eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
     eval_limit: int = 64
@@ -124,6 +125,8 @@ class TrainConfig:
             or self.max_steps < 1
         ):
             raise ConfigError(f"--max-steps: must be an integer >= 1, got {self.max_steps!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"--compile: must be true or false, got {self.compile!r}")
         if not isinstance(self.group_by_length, bool):
             raise ConfigError(
                 f"--group-by-length: must be true or false, got {self.group_by_length!r}"

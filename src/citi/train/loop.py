@@ -29,6 +29,7 @@ from citi.data import IGNORE_INDEX, PaddingCollator
 from citi.errors import CitiError
 from citi.io import clean_stale_temps, read_json, write_json_atomic
 from citi.loss import CausalLMLoss, mean_label_loss
+from citi.models.compiled import compile_in_place
 from citi.models.loader import check_device
 from citi.molora import RouterPretrainingLoss, experts_are_zero, routing_context
 from citi.precision import autocast, resolve_precision, training_attention
@@ -317,6 +318,8 @@ class Trainer:
             cfg, selection, str(acc.device), self.precision
         )
         self.layout = self.strategy.setup_model(model, base_keys)
+        if cfg.compile:  # the decoder: the loss runs it, then the LM head on label positions only
+            compile_in_place(model.get_decoder())
         encoded, data_summary = build_training_data(cfg, loaded.tokenizer)
         self.built = RunSetup(
             selection=selection,
