@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--jobs", default=",".join(JOBS), help="a comma-separated subset")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="interleaved runs of every job; the median is kept"
+    )
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=JOBS + COMPILED, help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -149,7 +152,7 @@ def write_selection(args, path: Path) -> None:
 def citi_mi(args, workdir: Path) -> dict:
     from citi.train.loop import Trainer
 
-    selection = workdir / "selection.json"
+    selection = workdir.parent / "selection.json"  # written by the parent
     # RP for one micro-batch (it is not what is compared), then one epoch of MI.
     n = args.steps * args.batch_size * args.grad_accum
     rp_epochs = args.batch_size / n
@@ -368,16 +371,18 @@ def report(results: dict, args) -> list[str]:
     for job, r in results.items():
         if "losses" in r:
             lines.append(
-                f"{job:<11} {r['tokens'] / r['seconds']:8.1f} tokens/s  {r['seconds']:7.1f} s  "
+                f"{job:<17} {r['tokens'] / r['seconds']:8.1f} tokens/s  {r['seconds']:7.1f} s  "
                 f"peak {r['peak_bytes'] / mib:7.0f} MiB  loss first {r['losses'][0]:.4f} "
                 f"last-quarter {_tail_mean(r['losses']):.4f}"
                 + (f"  padded {r['padded_share']:.1%}" if "padded_share" in r else "")
+                + (f"  runs {r['all_seconds']} s" if len(r.get("all_seconds", [])) > 1 else "")
             )
         else:
             lines.append(
-                f"{job:<11} {r['tokens'] / r['seconds']:8.1f} tokens/s  "
+                f"{job:<17} {r['tokens'] / r['seconds']:8.1f} tokens/s  "
                 f"{r['prompts'] / r['seconds']:6.2f} prompts/s  {r['seconds']:7.1f} s  "
                 f"peak {r['peak_bytes'] / mib:7.0f} MiB  {r['tokens']} tokens"
+                + (f"  runs {r['all_seconds']} s" if len(r.get("all_seconds", [])) > 1 else "")
             )
 
     def tps(job):
@@ -459,23 +464,41 @@ def main(argv=None) -> None:
     if unknown:
         known = ", ".join(JOBS + COMPILED)
         raise SystemExit(f"peers: error: --jobs: unknown {', '.join(unknown)}; known: {known}")
-    passed = _drop_values(argv, ("--json", "--jobs"))
+    passed = _drop_values(argv, ("--json", "--jobs", "--repeats"))
+    load_before = _load()
     with tempfile.TemporaryDirectory(prefix="citi-peers-") as tmp:
-        results = {}
         if "citi-mi" in jobs:
-            write_selection(args, Path(tmp) / "citi-mi" / "selection.json")
-        for job in jobs:
-            print(f"running {job} ...", file=sys.stderr, flush=True)
-            results[job] = run_job(job, passed, Path(tmp) / job)
+            write_selection(args, Path(tmp) / "selection.json")
+        runs = {job: [] for job in jobs}
+        # Interleaved repetitions: drift in the machine's load hits every job alike.
+        for rep in range(args.repeats):
+            for job in jobs:
+                print(f"running {job} ({rep + 1}/{args.repeats}) ...", file=sys.stderr, flush=True)
+                runs[job].append(run_job(job, passed, Path(tmp) / f"{job}-{rep}"))
+        results = {job: _median_run(r) for job, r in runs.items()}
         lines = report(results, args)
-    with open("/proc/loadavg") as fh:
-        load = " ".join(fh.read().split()[:3])
-    print(f"peers.py {' '.join(argv)}  (load average at the end: {load})")
+    load = f"{load_before} at the start, {_load()} at the end"
+    print(f"peers.py {' '.join(argv)}  (load average {load})")
     print("\n".join(lines))
     if args.json:
         from citi.io import write_json_atomic
 
         write_json_atomic(args.json, {"argv": argv, "load": load, "results": results})
+
+
+def _load() -> str:
+    """The 1, 5 and 15-minute load averages (the machine is shared: they go with the numbers)."""
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The repetition of median time (whole, so its losses and outputs go with it), with the
+    highest peak memory of all and every repetition's seconds."""
+    chosen = dict(sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2])
+    chosen["peak_bytes"] = max(r["peak_bytes"] for r in runs)
+    chosen["all_seconds"] = [round(r["seconds"], 1) for r in runs]
+    return chosen
 
 
 def _drop_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
