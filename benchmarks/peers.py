@@ -68,6 +68,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--jobs", default=",".join(JOBS), help="a comma-separated subset")
     p.add_argument(
+        "--job-timeout", type=float, default=None, help="stop a job after this many seconds"
+    )
+    p.add_argument(
         "--repeats", type=int, default=1, help="interleaved runs of every job; the median is kept"
     )
     p.add_argument("--json", help="also write the results here")
@@ -345,9 +348,13 @@ def worker(args) -> None:
 
 
 # -- the run -----------------------------------------------------------------------------------
-def run_job(job: str, argv: list[str], workdir: Path) -> dict:
+def run_job(job: str, argv: list[str], workdir: Path, timeout: float | None) -> dict | None:
+    """The job's result, or None when it ran past ``timeout`` seconds (then it is stopped)."""
     cmd = [sys.executable, __file__, *argv, "--worker", job, "--workdir", str(workdir)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"peers: job {job} failed (exit {proc.returncode})")
@@ -464,19 +471,29 @@ def main(argv=None) -> None:
     if unknown:
         known = ", ".join(JOBS + COMPILED)
         raise SystemExit(f"peers: error: --jobs: unknown {', '.join(unknown)}; known: {known}")
-    passed = _drop_values(argv, ("--json", "--jobs", "--repeats"))
+    passed = _drop_values(argv, ("--json", "--jobs", "--repeats", "--job-timeout"))
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="citi-peers-") as tmp:
         if "citi-mi" in jobs:
             write_selection(args, Path(tmp) / "selection.json")
         runs = {job: [] for job in jobs}
+        timed_out = set()
         # Interleaved repetitions: drift in the machine's load hits every job alike.
         for rep in range(args.repeats):
             for job in jobs:
                 print(f"running {job} ({rep + 1}/{args.repeats}) ...", file=sys.stderr, flush=True)
-                runs[job].append(run_job(job, passed, Path(tmp) / f"{job}-{rep}"))
-        results = {job: _median_run(r) for job, r in runs.items()}
+                done = run_job(job, passed, Path(tmp) / f"{job}-{rep}", args.job_timeout)
+                if done is None:
+                    timed_out.add(job)
+                    continue
+                runs[job].append(done)
+        results = {job: _median_run(r) for job, r in runs.items() if r}
         lines = report(results, args)
+        lines += [
+            f"  {job}: stopped after --job-timeout {args.job_timeout:g} s (every repetition "
+            f"that did not finish is left out)"
+            for job in sorted(timed_out)
+        ]
     load = f"{load_before} at the start, {_load()} at the end"
     print(f"peers.py {' '.join(argv)}  (load average {load})")
     print("\n".join(lines))
