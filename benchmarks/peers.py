@@ -31,8 +31,18 @@ Evaluation: the first --prompts GSM8K test and --prompts API-Bank level-2 prompt
   lmeval-gen lm-eval's HF backend (HFLM.generate_until, the `citi` model of `citi lm-eval`)
 tokens/s = generated tokens (the outputs, re-tokenised, the same way for both) / seconds.
 
+With --grad-accum > 1 the jobs still see the same tokens, but the losses are normalised
+differently: citi averages the micro-batches' mean token losses, transformers' Trainer divides
+the summed token loss by the label tokens of the whole optimizer step.
+
+Opt-in jobs (--jobs): citi-lora-compile and citi-gen-compile, the same citi jobs under
+--compile, printed as compiled / eager ratios with whether every loss or answer was identical
+(use --precision fp32 for that check). --repeats N interleaves N runs of every job and keeps the
+median; --job-timeout S stops a job that runs longer and says so.
+
 Targets (ratios of this one run): citi-lora / trl-lora tokens/s >= 1.0 and peak memory <= 1.0;
-citi-mi / trl-lora tokens/s >= 1.3; citi-gen / lmeval-gen tokens/s >= 1.2.
+citi-mi / trl-lora tokens/s >= 1.3; citi-gen / lmeval-gen tokens/s >= 1.2; compiled / eager
+>= 1.15 for --compile to be on by default.
 """
 
 from __future__ import annotations
