@@ -116,6 +116,31 @@ def test_an_integer_is_a_number():
     assert check_calls([mutate(budget=900)], [mutate(budget=900.0)], TOOLS) == CORRECT
 
 
+def test_an_integer_is_a_number_in_a_list_too():
+    # BFCL promotes ints to floats only at the top level; JSON Schema's number takes both.
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "area",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"sides": {"type": "array", "items": {"type": "number"}}},
+                },
+            },
+        }
+    ]
+
+    def call(sides):
+        return {"name": "area", "arguments": {"sides": sides}}
+
+    assert check_calls([call([5, 3.5])], [call([5.0, 3.5])], tools) == CORRECT
+    assert check_calls([call([5.0, 3.5])], [call([5, 3.5])], tools) == CORRECT
+    assert check_calls([call([5, 3])], [call([5.0, 3.5])], tools) == "value_error"
+    assert check_calls([call([5, "3.5"])], [call([5.0, 3.5])], tools) == "type_error"
+    assert check_calls([call([5, True])], [call([5.0, 1.0])], tools) == "type_error"
+
+
 def test_a_reference_default_may_be_omitted():
     gold = mutate(refundable=False)
     assert check_calls([copy.deepcopy(GOLD)], [gold], TOOLS) == CORRECT

@@ -9,11 +9,11 @@ rules, string normalisation included), extended to JSON Schema where a user's to
   schema's ``default``; an optional parameter the reference gives may be omitted only when the
   reference value is the ``default`` (else ``missing_optional``, BFCL's name);
 * types are JSON Schema's: ``string``, ``integer`` (an int: ``1.0`` is not one, as in BFCL),
-  ``number`` (an int or a float), ``boolean``, ``array`` (each item against ``items``), ``object``
-  (its ``properties``, their ``required``, ``additionalProperties: false``), ``null``, a list of
-  types; BFCL's ``float``/``dict``/``tuple`` names are read too. ``enum`` is exact
-  (``enum_violation``). A value equal to the reference is never a schema error, so a reference
-  that breaks its own schema still scores 1.0;
+  ``number`` (an int or a float, in a list too), ``boolean``, ``array`` (each item against
+  ``items``), ``object`` (its ``properties``, their ``required``, ``additionalProperties:
+  false``), ``null``, a list of types; BFCL's ``float``/``dict``/``tuple`` names are read
+  too. ``enum`` is exact (``enum_violation``). A value equal to the reference is never a
+  schema error, so a reference that breaks its own schema still scores 1.0;
 * values are then compared with BFCL's rules: strings normalised (case, spaces, ``,./-_*^``),
   lists item by item, dicts one level deep.
 
@@ -145,9 +145,20 @@ def _bfcl_property(prop: dict, value, reference) -> dict:
     return out
 
 
+def _numbers_as_floats(value, prop: dict):
+    """A list of JSON Schema ``number`` items with its ints as floats. BFCL promotes an int to a
+    float only at the top level and type-checks list items exactly, so ``[5, 3.5]`` against a
+    reference ``[5.0, 3.5]`` would be a ``type_error``; in JSON Schema an int is a number."""
+    nested = prop.get("items", {}).get("type")
+    if prop["type"] == "array" and nested == "float" and isinstance(value, list):
+        return [float(v) if type(v) is int else v for v in value]
+    return value
+
+
 def _bfcl_option(value, prop: dict):
     """A reference value as one of BFCL's possible answers: a dict's values (and those of a list
     of dicts) become one-option lists, as BFCL's answer files write nested parameters."""
+    value = _numbers_as_floats(value, prop)
     if prop["type"] == "dict" and isinstance(value, dict):
         return {k: [v] for k, v in value.items()}
     nested = prop.get("items", {}).get("type")
@@ -202,6 +213,7 @@ def check_call(call: dict, gold: dict, params: dict | None) -> str:
         else _bfcl_property(props[k], args.get(k, want.get(k)), want.get(k))
         for k in props
     }
+    args = {k: _numbers_as_floats(v, properties[k]) for k, v in args.items()}
     answer = {}
     for key, value in want.items():
         options = [_bfcl_option(value, properties[key])]
