@@ -17,7 +17,7 @@ DATA=glaive_toolcall/glaive_toolcall_en_demo.json
 SPLIT="--tool-data $DATA --eval-fraction 0.2"
 GENERAL="--general-data instruction=alpaca --general-data math=gsm8k"
 TOOL_LIMIT=${TOOL_LIMIT:-64}        # training conversations (of the 240 kept), seeded sample
-MIX=${MIX:-16}                      # CITI: general examples per general source
+MIX=${MIX:-8}                       # CITI: general examples per general source
 MAX_LENGTH=${MAX_LENGTH:-768}       # training tokens per conversation (early turns dropped beyond)
 TRIVIAQA=${TRIVIAQA:-200}           # triviaqa-mc questions
 LEAK=${LEAK:-32}                    # leak-tool general prompts
@@ -35,10 +35,12 @@ $CITI train --method lora $SPLIT --tool-limit "$TOOL_LIMIT" --max-length "$MAX_L
 
 # 3. CITI (router pre-training, MOLoRA, UCO) on the tool data mixed with general data. MOLoRA
 #    alpha 32: what the `cpu` preset's sweep chose for this model (reports/cpu); the authors'
-#    alpha 2 barely moved SmolLM2 in reports/smol. Not swept again on this data.
+#    alpha 2 barely moved SmolLM2 in reports/smol. Not swept again on this data. A quarter epoch
+#    of router pre-training and of UCO around one MOLoRA epoch (CPU time).
 $CITI train --method citi --selection "$OUT/importance/selection.json" $SPLIT $GENERAL \
   --tool-limit "$TOOL_LIMIT" --mix-per-source "$MIX" --max-length "$MAX_LENGTH" --alpha 32 \
-  --batch-size 2 --grad-accum 2 --epochs 1 --save-every 8 --out "$OUT/citi" $(resume "$OUT/citi")
+  --batch-size 2 --grad-accum 2 --epochs rp=0.25,mi=1,uco=0.25 --save-every 8 \
+  --out "$OUT/citi" $(resume "$OUT/citi")
 
 # 4. The held-out conversations that call a tool, up to their last call (heldout.py says why),
 #    and general measures beside them.
