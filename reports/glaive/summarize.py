@@ -90,7 +90,11 @@ def summarize(runs_dir: Path) -> dict:
 
 
 def _pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
+    return "—" if x is None else f"{round(100 * x, 1) + 0.0:.1f}"
+
+
+def _signed(x: float) -> str:
+    return f"{round(100 * x, 1) + 0.0:+.1f}"  # + 0.0: no "-0.0" for an interval of width 0
 
 
 def tables(results: dict) -> str:
@@ -114,9 +118,7 @@ def tables(results: dict) -> str:
         pairs = [results["paired_vs_base"][r].get(task, {}).get(m) for r in RUNS[1:]]
         if not all(pairs):
             continue
-        cells = [
-            f"{100 * p['diff']:+.1f} [{100 * p['low']:+.1f}, {100 * p['high']:+.1f}]" for p in pairs
-        ]
+        cells = [f"{_signed(p['diff'])} [{_signed(p['low'])}, {_signed(p['high'])}]" for p in pairs]
         lines.append(f"| {task} {m} | {pairs[0]['items']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
