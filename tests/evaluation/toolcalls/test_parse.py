@@ -70,6 +70,20 @@ def test_an_unclosed_last_block_is_read_when_its_json_is_complete():
     assert parsed.calls == [{"name": "f", "arguments": {"a": 1}}] and parsed.error is None
 
 
+def test_an_empty_tag_pair_in_prose_is_no_call():
+    # The Hermes prelude says "within <tool_call></tool_call> XML tags"; a model echoing it has
+    # not tried to call (vLLM's hermes parser returns such output as text too).
+    text = "This function returns its arguments within <tool_call></tool_call> XML tags."
+    parsed = parse_tool_calls(text)
+    assert parsed.calls == [] and parsed.error is None and not parsed.attempted
+    assert parsed.content == text
+    both = (
+        'Use <tool_call> </tool_call>.\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>'
+    )
+    assert parse_tool_calls(both).calls == [{"name": "f", "arguments": {}}]
+    assert parse_tool_calls("Calling:\n<tool_call>").error == "invalid_json"  # opened, cut off
+
+
 def test_several_bare_json_calls_and_trailing_text():
     parsed = parse_tool_calls('{"name": "a", "arguments": {}}; {"name": "b", "arguments": {}} ok')
     assert [c["name"] for c in parsed.calls] == ["a", "b"] and parsed.content == "ok"

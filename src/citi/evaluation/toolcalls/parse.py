@@ -16,7 +16,8 @@ The formats are the ones tool-calling templates and servers write and read:
 
 Output that is not a valid call stays text: ``calls`` is empty, ``content`` keeps the text, and
 ``error`` names why when the text clearly tried to call (an unparsable ``<tool_call>`` body, a
-call object with no name or non-object arguments, a ``f(...)`` that is not a literal call).
+call object with no name or non-object arguments, a ``f(...)`` that is not a literal call). An
+empty ``<tool_call></tool_call>`` pair is no call at all (prose naming the tags).
 Plain prose is ``error=None``. The parser never raises on any string.
 """
 
@@ -51,6 +52,10 @@ class _NotACall(Exception):
 
 
 _HERMES = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.S)
+# A closed block with nothing in it holds no call: prose that names the tags (as the Hermes
+# tool prelude itself does: "within <tool_call></tool_call> XML tags") is not a failed call.
+# vLLM's hermes parser also returns such output as text.
+_EMPTY_BLOCK = re.compile(r"<tool_call>\s*</tool_call>")
 _PREFIXES = ("[TOOL_CALLS]", "<|python_tag|>")
 _FENCE = re.compile(r"\A```(?:json|python|tool_call)?\s*\n?(.*?)\n?```\s*\Z", re.S)
 _PY_CALL = re.compile(r"\A\[?\s*[A-Za-z_][\w.]*\s*\(")
@@ -69,7 +74,7 @@ def parse_tool_calls(text: str) -> ParsedOutput:
         looks = "<tool_call>" in text or text.lstrip()[:1] in ("{", "[")
         return ParsedOutput(text.strip(), [], "too_long" if looks else None)
     try:
-        if "<tool_call>" in text:
+        if "<tool_call>" in _EMPTY_BLOCK.sub("", text):
             return _hermes(text)
         return _bare(text)
     except RecursionError:  # pathologically nested brackets
@@ -78,8 +83,10 @@ def parse_tool_calls(text: str) -> ParsedOutput:
 
 def _hermes(text: str) -> ParsedOutput:
     calls = []
-    for body in _HERMES.findall(text):
-        body = _unfence(body.strip())
+    for block in _HERMES.finditer(text):
+        if _EMPTY_BLOCK.fullmatch(block.group(0)):
+            continue
+        body = _unfence(block.group(1).strip())
         try:
             obj = json.loads(body)
         except ValueError:
