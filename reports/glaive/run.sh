@@ -36,10 +36,11 @@ $CITI train --method lora $SPLIT --tool-limit "$TOOL_LIMIT" --max-length "$MAX_L
 # 3. CITI (router pre-training, MOLoRA, UCO) on the tool data mixed with general data. MOLoRA
 #    alpha 32: what the `cpu` preset's sweep chose for this model (reports/cpu); the authors'
 #    alpha 2 barely moved SmolLM2 in reports/smol. Not swept again on this data. A quarter epoch
-#    of router pre-training and of UCO around one MOLoRA epoch (CPU time).
+#    of router pre-training and of UCO around one MOLoRA epoch, and the held-out loss logged
+#    between stages on 16 conversations (CPU time).
 $CITI train --method citi --selection "$OUT/importance/selection.json" $SPLIT $GENERAL \
   --tool-limit "$TOOL_LIMIT" --mix-per-source "$MIX" --max-length "$MAX_LENGTH" --alpha 32 \
-  --batch-size 2 --grad-accum 2 --epochs rp=0.25,mi=1,uco=0.25 --save-every 8 \
+  --batch-size 2 --grad-accum 2 --epochs rp=0.25,mi=1,uco=0.25 --eval-limit 16 --save-every 8 \
   --out "$OUT/citi" $(resume "$OUT/citi")
 
 # 4. The held-out conversations that call a tool, up to their last call (heldout.py says why),
