@@ -5,7 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from citi.adapters import load_for_eval, save_adapter
+from citi.adapters import (
+    keep_trained_in_float32,
+    load_for_eval,
+    save_adapter,
+    trains_every_base_weight,
+)
 from citi.models import load_model
 from citi.train.loop import Trainer
 from tests.helpers import small_config
@@ -93,3 +98,36 @@ def test_adapter_runs_evaluate_in_bf16_close_to_float32(tmp_path, data_dir, sele
         assert any("v_proj.weight" in n for n in trained)  # a UCO component, float32
     a, b = logits(fp32.model, IDS), logits(bf16.model, IDS)
     assert (a - b).abs().max() < 0.05 * a.abs().max()
+
+
+def tied_tiny(dtype):
+    """tiny-llama with its output layer tied to the input embeddings, as SmolLM2's is."""
+    model = load_model("tiny-llama", dtype=dtype, device="cpu").model
+    model.lm_head.weight = model.model.embed_tokens.weight
+    return model
+
+
+def test_a_fine_tune_of_a_tied_model_counts_as_training_every_weight():
+    model = tied_tiny("float32")
+    saved = {n for n, _ in model.named_parameters()}  # one name per tied pair, as in a save
+    assert "lm_head.weight" not in saved
+    assert trains_every_base_weight(model, saved)
+    assert not trains_every_base_weight(model, saved - {"model.embed_tokens.weight"})
+
+
+def test_a_trained_tied_embedding_computes_in_float32_in_both_its_modules():
+    trained = tied_tiny("float32")
+    key = "model.embed_tokens.weight"
+    with torch.no_grad():
+        trained.get_parameter(key).copy_(sub_step_update(trained.get_parameter(key)))
+    model = tied_tiny("bfloat16")
+    state = {key: trained.get_parameter(key).detach().clone()}
+    assert keep_trained_in_float32(model, state) == 1
+    model.load_state_dict(state, strict=False)
+    assert model.lm_head.weight.dtype == torch.float32
+    hidden = torch.randn(3, model.config.hidden_size).to(torch.bfloat16)
+    with torch.no_grad():
+        out = model.get_output_embeddings()(hidden)  # the output layer alone, as the losses call it
+        full = model(input_ids=IDS).logits
+    assert out.dtype == torch.bfloat16 and full.dtype == torch.bfloat16
+    assert torch.equal(out, F.linear(hidden.float(), state[key]).to(torch.bfloat16))

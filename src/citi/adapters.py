@@ -196,7 +196,10 @@ def keep_trained_in_float32(model: torch.nn.Module, trained: dict[str, torch.Ten
     if trains_every_base_weight(model, trained):
         model.float()  # load_for_eval loads such a base in float32 instead (exact buffers too)
         return len(low)
-    fallback = next(p.dtype for n, p in params.items() if n not in low)
+    # By identity, not by name: a tied parameter (SmolLM2's embed_tokens and lm_head) is saved
+    # under one name, and every module holding it must compute in float32 once it is float32.
+    low_ids = {id(params[k]) for k in low}
+    fallback = next(p.dtype for p in params.values() if id(p) not in low_ids)
     for key in low:
         params[key].data = params[key].data.float()
     for prefix, module in model.named_modules():
@@ -205,7 +208,7 @@ def keep_trained_in_float32(model: torch.nn.Module, trained: dict[str, torch.Ten
             for n, p in module.named_parameters(recurse=False)
             if not adapter_kind(key := f"{prefix}.{n}" if prefix else n)
         }
-        if any(k in low for k in own):
+        if any(id(p) in low_ids for p in own.values()):
             # Its untrained tensors too (a bias a stage left alone): exact, one dtype per matmul.
             for p in own.values():
                 p.data = p.data.float()
@@ -219,8 +222,14 @@ def trains_every_base_weight(model: nn.Module, trained) -> bool:
     (a bf16 model cast up afterwards would keep its rounded buffers, e.g. rotary frequencies)."""
     if isinstance(trained, str | Path):
         trained = saved_tensor_names(trained)
-    base = {n for n, _ in model.named_parameters(remove_duplicate=False) if not adapter_kind(n)}
-    return bool(base) and base <= set(trained)
+    trained = set(trained)
+    # Tied parameters are saved under one of their names (safetensors keeps no shared tensors),
+    # so a parameter counts as trained when any of its names was saved.
+    names: dict[int, list[str]] = {}
+    for n, p in model.named_parameters(remove_duplicate=False):
+        if not adapter_kind(n):
+            names.setdefault(id(p), []).append(n)
+    return bool(names) and all(any(n in trained for n in ns) for ns in names.values())
 
 
 def saved_tensor_names(adapter_dir: str | Path) -> set[str]:
