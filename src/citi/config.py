@@ -20,6 +20,42 @@ def option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",  # noqa: A002 - argparse's word
+    default_factory: Any = dataclasses.MISSING,
+    **cli: Any,
+) -> Any:
+    """A config field with its help text and how the command line gives it, kept as field
+    metadata (the shape of TRL's HfArgumentParser): ``option`` (a flag other than
+    ``--field-name``), ``choices``, ``parse`` (text -> value, for lists and maps) and
+    ``cli=False`` (no generated option: the command builds the value itself). The options
+    themselves are made by citi.cli.common.add_config_options."""
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata={"help": help, **cli}
+    )
+
+
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_pairs(text: str, option: str, what: str = "name=value") -> dict[str, str]:
+    """``tool=apibank-train,math=gsm8k`` -> ``{"tool": "apibank-train", "math": "gsm8k"}``;
+    errors name ``option`` and the pair shape ``what`` (e.g. ``ability=dataset``)."""
+    out: dict[str, str] = {}
+    for part in comma_list(text):
+        if "=" not in part:
+            raise ConfigError(f"{option}: expected {what}, got {part!r}")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key in out:
+            raise ConfigError(f"{option}: {what.split('=')[0]} {key!r} is given twice")
+        out[key] = value
+    return out
+
+
 def _describe(tp: Any) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):

@@ -23,6 +23,10 @@ import torch
 from citi.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_HELP = (
+    "compute precision (auto: bf16 where the hardware runs it fast, CPUs with AVX-512 BF16 or "
+    "AMX included; training keeps float32 master weights)"
+)
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

@@ -28,21 +28,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_precision(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    p.add_argument(
-        "--precision",
-        default=default,
-        choices=["auto", "fp32", "bf16"],
-        help="compute precision (auto: bf16 where the hardware runs it fast, CPUs with "
-        "AVX-512 BF16 or AMX included; training keeps float32 master weights)",
-    )
+    from citi.precision import PRECISION_HELP, PRECISIONS
+
+    p.add_argument("--precision", default=default, choices=list(PRECISIONS), help=PRECISION_HELP)
 
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help="directory of raw datasets (default: $CITI_DATA_DIR, else ~/.cache/citi/data)",
-    )
+    from citi.data.datadir import DATA_DIR_HELP
+
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
 
 
 def load_model_from_args(args: argparse.Namespace):
@@ -52,14 +46,17 @@ def load_model_from_args(args: argparse.Namespace):
         return load_model(args.model, dtype=args.dtype, device=args.device)
 
 
-def document_defaults(parser: argparse.ArgumentParser, *configs: type) -> None:
-    """Append each option's default, read from the config dataclasses, to its help text: the
-    defaults live in the dataclasses only, never copied into the CLI."""
+def document_defaults(parser: argparse.ArgumentParser, *configs: type, only=None) -> None:
+    """Append each option's default, read from the config dataclasses (those of the fields in
+    ``only``, if given), to its help text: the defaults live in the dataclasses only, never
+    copied into the CLI."""
     import dataclasses
 
     defaults = {}
     for cls in configs:
         for f in dataclasses.fields(cls):
+            if only is not None and f.name not in only:
+                continue
             if f.default is not dataclasses.MISSING:
                 defaults[f.name] = f.default
             elif f.default_factory is not dataclasses.MISSING:
@@ -135,3 +132,75 @@ def user_data_values(args: argparse.Namespace, keys=("format", "chat_template", 
         for k in (*keys, "eval_data", "eval_fraction")
         if getattr(args, k, None) is not None
     }
+
+
+def _option_type(tp):
+    """The one type of ``X`` or ``X | None``."""
+    import types
+    import typing
+
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else str
+    return tp
+
+
+def _cli_fields(cls: type):
+    import dataclasses
+
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
+
+
+def add_config_options(parser: argparse.ArgumentParser, cls: type, only=None) -> None:
+    """One option per field of the config dataclass ``cls`` (all of them, or those named in
+    ``only``) with the field's help text, choices and type (citi.config.setting), so no option
+    is written twice. Fields whose option a shared helper added first (add_user_data) are left
+    to it. Every default is None, "not given", so that the ``--config`` YAML's values or the
+    dataclass's defaults apply (:func:`config_values`); the help shows the dataclass's defaults
+    (:func:`document_defaults`), for the options added first too."""
+    import typing
+
+    from citi.config import option_name
+
+    hints = typing.get_type_hints(cls)
+    taken = {action.dest for action in parser._actions}
+    for f in _cli_fields(cls):
+        if (only is not None and f.name not in only) or f.name in taken:
+            continue
+        meta, tp = f.metadata, _option_type(hints[f.name])
+        if typing.get_origin(tp) in (list, dict) or tp in (list, dict):
+            if "parse" not in meta:  # a programming error, caught by any test that builds the CLI
+                raise TypeError(f"{cls.__name__}.{f.name}: a list or map option needs parse=")
+        kwargs = {"dest": f.name, "default": None, "help": meta.get("help") or None}
+        if "choices" in meta:
+            kwargs["choices"] = list(meta["choices"])
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif tp in (int, float) and "parse" not in meta:
+            kwargs["type"] = tp
+        parser.add_argument(meta.get("option", option_name(f.name)), **kwargs)
+    document_defaults(parser, cls, only=only)
+
+
+def config_values(args: argparse.Namespace, cls: type, only=None) -> dict:
+    """The fields of ``cls`` given on the command line (all, or those in ``only``), parsed
+    (lists and maps from their text form)."""
+    values = {}
+    for f in _cli_fields(cls):
+        value = getattr(args, f.name, None)
+        if value is None or (only is not None and f.name not in only):
+            continue
+        if value == "" and "parse" in f.metadata:  # an empty list or map: not given
+            continue
+        values[f.name] = f.metadata["parse"](value) if "parse" in f.metadata else value
+    return values
+
+
+def yaml_defaults(args: argparse.Namespace) -> tuple[dict, str]:
+    """The ``--config`` YAML file's values (read once; the command line's options go over them)
+    and the source that config errors name."""
+    from citi.config import read_yaml_mapping
+
+    if not getattr(args, "config", None):
+        return {}, "options"
+    return read_yaml_mapping(args.config), str(args.config)

@@ -8,20 +8,19 @@ from pathlib import Path
 from rich.table import Table
 
 from citi.cli.common import (
-    add_data_dir,
-    add_precision,
+    add_config_options,
     add_user_data,
+    config_values,
     console,
-    document_defaults,
-    user_data_values,
+    yaml_defaults,
 )
+
+# The ImportanceConfig fields `citi select` takes: how components are chosen from the scores.
+SELECT_OPTIONS = ("molora_ratio", "uco_ratio", "select", "seed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from citi.importance.run import ImportanceConfig
-    from citi.importance.scores import SCORES
-    from citi.models.loader import ALIASES
-    from citi.selection import SELECTION_RULES
 
     p = sub.add_parser(
         "importance",
@@ -31,27 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "config.yaml to --out. Resumes finished abilities after an interruption.",
     )
     p.add_argument("--config", help="YAML file with these options (explicit options win)")
-    p.add_argument(
-        "--model",
-        help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id",
-    )
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
-    add_precision(p)
-    p.add_argument("--device")
-    add_data_dir(p)
-    p.add_argument("--abilities", help="ability=dataset pairs")
     add_user_data(p)
-    p.add_argument("--tool-ability", help="which ability is the tool ability")
-    p.add_argument("--samples", type=int, help="examples per ability, seeded sample")
-    p.add_argument("--batch-size", type=int, help="examples per forward pass")
-    p.add_argument("--max-length", type=int, help="tokens per example")
-    p.add_argument(
-        "--score", choices=SCORES, help="taylor (the paper) or token-abs (the authors' code)"
-    )
-    p.add_argument("--seed", type=int, help="sampling and random-selection seed")
-    _add_selection_options(p, SELECTION_RULES)
+    add_config_options(p, ImportanceConfig)
     p.add_argument("--out", required=True, help="output directory")
-    document_defaults(p, ImportanceConfig)
     p.set_defaults(func=run_importance_cmd)
 
     s = sub.add_parser(
@@ -60,62 +41,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Choose components from existing scores without recomputing them.",
     )
     s.add_argument("--importance", required=True, help="importance.json from `citi importance`")
-    _add_selection_options(s, SELECTION_RULES)
-    s.add_argument("--seed", type=int, help="random-selection seed")
+    add_config_options(s, ImportanceConfig, only=SELECT_OPTIONS)
     s.add_argument("--out", required=True, help="selection.json to write")
-    document_defaults(s, ImportanceConfig)
     s.set_defaults(func=run_select_cmd, out_kind="file")
 
 
-def _add_selection_options(p: argparse.ArgumentParser, methods) -> None:
-    p.add_argument("--molora-ratio", type=float, help="share of components for MOLoRA")
-    p.add_argument("--uco-ratio", type=float, help="share of components for UCO (0 = none)")
-    p.add_argument("--select", choices=methods, help="top (CITI), down or random (Table 2)")
-
-
 def _config_from_args(args: argparse.Namespace):
-    from citi.config import config_from_dict, load_yaml_config
+    """The ImportanceConfig of the command: the ``--config`` YAML's values (read once), the
+    options given winning. --tool-data and --general-data replace the abilities' sources: the
+    tool ability's, and all the general ones."""
+    from citi.config import config_from_dict
     from citi.data.user_data import parse_general_data
-    from citi.importance.run import ImportanceConfig, parse_abilities
+    from citi.importance.run import ImportanceConfig
 
-    keys = (
-        "model",
-        "dtype",
-        "precision",
-        "device",
-        "data_dir",
-        "tool_ability",
-        "samples",
-        "batch_size",
-        "max_length",
-        "score",
-        "seed",
-        "molora_ratio",
-        "uco_ratio",
-        "select",
-    )
-    values = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    if args.abilities:
-        values["abilities"] = parse_abilities(args.abilities)
-    values.update(user_data_values(args))
-    values.pop("eval_data", None)  # importance never reads the evaluation data
+    values, source = yaml_defaults(args)
+    given = config_values(args, ImportanceConfig)
     if args.tool_data or args.general_data:
-        # Your data replaces the defaults: the tool ability's source, and all general abilities.
-        base = values.get("abilities") or dict(ImportanceConfig().abilities)
-        if args.config and "abilities" not in values:
-            from citi.config import read_yaml_mapping
-
-            base = read_yaml_mapping(args.config).get("abilities") or base
-        tool = values.get("tool_ability") or "tool"
-        general = (
-            parse_general_data(args.general_data)
-            if args.general_data
-            else {a: d for a, d in base.items() if a != tool}
-        )
-        values["abilities"] = {tool: args.tool_data or base.get(tool), **general}
-    if args.config:
-        return load_yaml_config(ImportanceConfig, args.config, **values)
-    return config_from_dict(ImportanceConfig, values, "options")
+        base = given.get("abilities") or values.get("abilities") or ImportanceConfig().abilities
+        if isinstance(base, dict):  # else the YAML's malformed value fails below, named
+            tool = given.get("tool_ability") or values.get("tool_ability") or "tool"
+            general = (
+                parse_general_data(args.general_data)
+                if args.general_data
+                else {a: d for a, d in base.items() if a != tool}
+            )
+            given["abilities"] = {tool: args.tool_data or base.get(tool), **general}
+    return config_from_dict(ImportanceConfig, {**values, **given}, source)
 
 
 def print_summary(result: dict, selection: dict, top: int = 5) -> None:
@@ -150,24 +101,21 @@ def run_importance_cmd(args: argparse.Namespace) -> int:
 
 
 def run_select_cmd(args: argparse.Namespace) -> int:
+    from citi.config import config_from_dict
     from citi.importance.run import ImportanceConfig, check_importance
     from citi.io import read_json, write_json_atomic
     from citi.selection import select_components
 
     result = check_importance(read_json(args.importance), args.importance)
-    default = ImportanceConfig()  # the defaults live in the config dataclass only
-
-    def given(name):
-        value = getattr(args, name)
-        return getattr(default, name) if value is None else value
-
+    # The options given over the config dataclass's defaults, checked as `citi importance` would.
+    settings = config_from_dict(ImportanceConfig, config_values(args, ImportanceConfig), "options")
     selection = select_components(
         result["M"],
         result["C"],
-        given("molora_ratio"),
-        given("uco_ratio"),
-        given("select"),
-        given("seed"),
+        settings.molora_ratio,
+        settings.uco_ratio,
+        settings.select,
+        settings.seed,
     )
     selection.info = {"importance": str(args.importance), "model": result.get("model")}
     write_json_atomic(args.out, selection.to_dict())

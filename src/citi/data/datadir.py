@@ -8,6 +8,7 @@ from pathlib import Path
 from citi.errors import DataError
 
 ENV_VAR = "CITI_DATA_DIR"
+DATA_DIR_HELP = "directory of raw datasets (default: $CITI_DATA_DIR, else ~/.cache/citi/data)"
 
 
 def default_data_dir() -> Path:

@@ -13,19 +13,23 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from citi.components import list_components
+from citi.config import parse_pairs, setting
 from citi.data import PaddingCollator, dataset_files, encode_all
 from citi.data.chat_template import chat_template_for
+from citi.data.datadir import DATA_DIR_HELP
 from citi.data.labels import EncodeStats
 from citi.data.user_data import check_user_options, is_named, load_examples
 from citi.errors import CitiError, ConfigError
 from citi.importance.scores import SCORES, combine_general, importance_sums, normalize, ranks
 from citi.io import read_json, write_json_atomic
-from citi.models.loader import DEFAULT_MODEL, load_model
+from citi.models.loader import ALIASES, DEFAULT_MODEL, DTYPES, load_model
 from citi.precision import (
+    PRECISION_HELP,
+    PRECISIONS,
     autocast,
     check_precision,
     resolve_precision,
@@ -44,30 +48,47 @@ DEFAULT_ABILITIES = {
 }
 
 
+def parse_abilities(text: str) -> dict[str, str]:
+    """``tool=apibank-train,math=gsm8k`` -> ``{"tool": "apibank-train", "math": "gsm8k"}``."""
+    return parse_pairs(text, "--abilities", "ability=dataset")
+
+
 @dataclass
 class ImportanceConfig:
-    model: str = DEFAULT_MODEL
-    abilities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ABILITIES))
-    tool_ability: str = "tool"
-    samples: int = 64
-    batch_size: int = 4
-    max_length: int = 512
-    score: str = "taylor"
-    seed: int = 0
-    molora_ratio: float = 0.20
-    uco_ratio: float = 0.10
-    select: str = "top"
-    data_dir: str | None = None
-    dtype: str = "auto"
-    precision: str = "auto"  # fp32 or bf16 autocast (float64 sums either way); see citi.precision
-    device: str | None = None
+    model: str = setting(
+        DEFAULT_MODEL, help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id"
+    )
+    abilities: dict[str, str] = setting(
+        default_factory=lambda: dict(DEFAULT_ABILITIES),
+        help="ability=dataset pairs",
+        parse=parse_abilities,
+    )
+    tool_ability: str = setting("tool", help="which ability is the tool ability")
+    samples: int = setting(64, help="examples per ability, seeded sample")
+    batch_size: int = setting(4, help="examples per forward pass")
+    max_length: int = setting(512, help="tokens per example")
+    score: str = setting(
+        "taylor", help="taylor (the paper) or token-abs (the authors' code)", choices=SCORES
+    )
+    seed: int = setting(0, help="sampling and random-selection seed")
+    molora_ratio: float = setting(0.20, help="share of components for MOLoRA")
+    uco_ratio: float = setting(0.10, help="share of components for UCO (0 = none)")
+    select: str = setting(
+        "top", help="top (CITI), down or random (Table 2)", choices=SELECTION_RULES
+    )
+    data_dir: str | None = setting(None, help=DATA_DIR_HELP)
+    dtype: str = setting("auto", choices=("auto", *DTYPES))
+    # fp32 or bf16 autocast (float64 sums either way); see citi.precision
+    precision: str = setting("auto", choices=PRECISIONS, help=PRECISION_HELP)
+    device: str | None = setting(None)
     # A user's data (an ability's dataset given as a file, folder or hub id; see
     # citi.data.user_data): its format, the supervised turns, a chat template file, and the
-    # share of the tool data held out for evaluation (never scored here).
-    format: str = "auto"
-    supervise: str = "all"
-    chat_template: str | None = None
-    eval_fraction: float | None = None
+    # share of the tool data held out for evaluation (never scored here). Their options are
+    # citi.cli.common.add_user_data's, shared with `citi train` and `citi eval`.
+    format: str = setting("auto")
+    supervise: str = setting("all")
+    chat_template: str | None = setting(None)
+    eval_fraction: float | None = setting(None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.abilities, dict) or not self.abilities:
@@ -116,19 +137,6 @@ class ImportanceConfig:
                 eval_fraction=self.eval_fraction if ability == self.tool_ability else None,
             )
         return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def parse_abilities(text: str) -> dict[str, str]:
-    """``tool=apibank-train,math=gsm8k`` -> ``{"tool": "apibank-train", "math": "gsm8k"}``."""
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if "=" not in part:
-            raise ConfigError(f"--abilities: expected ability=dataset, got {part!r}")
-        ability, dataset = (s.strip() for s in part.split("=", 1))
-        if ability in out:
-            raise ConfigError(f"--abilities: ability {ability!r} is given twice")
-        out[ability] = dataset
-    return out
 
 
 def ability_examples(config: ImportanceConfig, ability: str) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from citi.config import setting
 from citi.errors import ConfigError
 
 ROUTING_LOSSES = ("cv2", "paper")
@@ -21,14 +22,16 @@ class MoloraConfig:
     weight of the routing loss (0.01).
     """
 
-    num_experts: int = 4
-    rank: int = 8
-    alpha: float = 2.0
-    dropout: float = 0.0
-    null_expert: bool = True
-    routing_loss: str = "cv2"
-    delta: float = 0.95
-    beta: float = 0.01
+    num_experts: int = setting(4, help="LoRA experts per MOLoRA component")
+    rank: int = setting(8, help="rank of each expert")
+    alpha: float = setting(2.0, help="expert scaling alpha / rank")
+    dropout: float = setting(0.0, cli=False)
+    null_expert: bool = setting(True, cli=False)  # the method's choice (citi.train.methods)
+    routing_loss: str = setting(
+        "cv2", choices=ROUTING_LOSSES, help="cv2 (the authors' code) or paper (Eq. 9 as printed)"
+    )
+    delta: float = setting(0.95, help="the paper's lambda")
+    beta: float = setting(0.01, help="routing-loss weight")
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_experts, int) or self.num_experts < 1:

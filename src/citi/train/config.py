@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from citi.config import comma_list, parse_pairs, setting
+from citi.data.datadir import DATA_DIR_HELP
 from citi.data.user_data import check_user_options
 from citi.errors import ConfigError
-from citi.models.loader import DEFAULT_MODEL
+from citi.models.loader import ALIASES, DEFAULT_MODEL, DTYPES
 from citi.molora.config import MoloraConfig
-from citi.precision import check_precision
+from citi.precision import PRECISION_HELP, PRECISIONS, check_precision
 from citi.train.methods import METHODS
+from citi.train.sharding import SHARDING
 
 MAX_EPOCHS = 1000  # beyond this a run is a typo (1e12 would run for ever)
 
@@ -23,63 +26,123 @@ DEFAULT_GENERAL = {
 }
 
 
+def _parse_snapshots(text: str) -> list[float]:
+    try:
+        return [float(x) for x in comma_list(text)]
+    except ValueError:
+        raise ConfigError(f"--snapshots: expected fractions like 0.25,0.5, got {text!r}") from None
+
+
 @dataclass
 class TrainConfig:
-    method: str = "citi"
-    model: str = DEFAULT_MODEL
-    selection: str | None = None  # selection.json from `citi importance`
-    data_dir: str | None = None
+    """The settings of one training run. Each field's help text and command-line form live
+    here (citi.config.setting): `citi train`'s options are generated from them."""
+
+    method: str = setting("citi", choices=tuple(METHODS))
+    model: str = setting(
+        DEFAULT_MODEL, help=f"alias ({', '.join(ALIASES)}), directory, .gguf or hub id"
+    )
+    selection: str | None = setting(None, help="selection.json from `citi importance`")
+    data_dir: str | None = setting(None, help=DATA_DIR_HELP)
     # A named dataset or a user's file/folder/hub id (--tool-data; see citi.data.user_data).
-    tool_dataset: str = "apibank-train"
-    tool_limit: int | None = None  # None: all tool examples
-    general: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GENERAL))
+    tool_dataset: str = setting(
+        "apibank-train", help="tool training data (the same as --tool-data)"
+    )
+    tool_limit: int | None = setting(None, help="use only N tool examples (seeded sample)")
+    general: dict[str, str] = setting(
+        default_factory=lambda: dict(DEFAULT_GENERAL),
+        help="ability=dataset pairs of general data to mix in",
+        parse=lambda text: parse_pairs(text, "--general", "ability=dataset"),
+    )
     # User data: its format (auto: recognised per file), which assistant turns are supervised,
     # a Jinja chat template file overriding citi's choice, and the held-out evaluation data
-    # (--eval-data SRC, or --eval-fraction F of the tool data's conversations).
-    format: str = "auto"
-    supervise: str = "all"
-    chat_template: str | None = None
-    eval_data: str | None = None
-    eval_fraction: float | None = None
-    mix: bool | None = None  # None: the method's default (mixed for CITI and ablations)
-    mix_per_source: int = 5000
-    max_length: int = 1024
-    batch_size: int = 4  # per device
-    grad_accum: int = 16  # 4 x 16 = the paper's effective batch of 64 on one device
+    # (--eval-data SRC, or --eval-fraction F of the tool data's conversations). Their options
+    # are citi.cli.common.add_user_data's, shared with `citi importance` and `citi eval`.
+    format: str = setting("auto")
+    supervise: str = setting("all")
+    chat_template: str | None = setting(None)
+    eval_data: str | None = setting(None)
+    eval_fraction: float | None = setting(None)
+    # None: the method's default (mixed for CITI and ablations)
+    mix: bool | None = setting(None, help="mix general data in (default: the method's choice)")
+    mix_per_source: int = setting(5000, help="general examples per source")
+    max_length: int = setting(1024, help="tokens per example")
+    batch_size: int = setting(4, help="per device")
+    # 4 x 16 = the paper's effective batch of 64 on one device
+    grad_accum: int = setting(16, help="micro-batches per optimizer step")
     # Micro-batches of examples of similar length (seeded, resumable; citi.train.batching): less
     # padding, the same examples and per-token losses. Off by default so that runs saved before
     # it existed (whose config.yaml lacks it) resume in the order they started with.
-    group_by_length: bool = False
-    epochs: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
-    lr: dict[str, float] = field(default_factory=dict)  # per stage name, overrides
-    warmup_ratio: float = 0.1
+    group_by_length: bool = setting(
+        False,
+        help="micro-batches of examples of similar length: less padding, same examples "
+        "(seeded, resumable)",
+    )
+    # Per stage name, overriding the method's; the command line's "2" or "mi=2,uco=1" is
+    # parsed by citi.cli.train, which knows the method's stages.
+    epochs: dict[str, float] = setting(default_factory=dict, cli=False)
+    lr: dict[str, float] = setting(default_factory=dict, cli=False)
+    warmup_ratio: float = setting(0.1, help="share of a stage's steps warming the learning rate up")
     # "cosine" (decay to 0 after the warmup, the paper's) or "constant" (flat after the warmup:
     # late steps learn as much as early ones, so snapshots compare learning, not decay).
-    lr_schedule: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    save_every: int = 200  # optimizer steps between checkpoints (0: only at stage ends)
+    lr_schedule: str = setting(
+        "cosine",
+        choices=LR_SCHEDULES,
+        help="learning rate after the warmup: cosine decay to 0 or constant",
+    )
+    weight_decay: float = setting(0.0)
+    max_grad_norm: float = setting(1.0, help="gradient-norm clipping")
+    seed: int = setting(42)
+    # 0: only at stage ends
+    save_every: int = setting(200, help="optimizer steps between checkpoints")
     # Pause after this many optimizer steps in all, with a checkpoint: --resume (without it, or
     # with a larger one) continues exactly as if the run had not stopped. None: run to the end.
-    max_steps: int | None = None
-    gradient_checkpointing: bool = False
-    compile: bool = False  # torch.compile the decoder (citi.models.compiled)
-    sharding: str = "none"  # "fsdp": FSDP2 over all processes (citi.train.sharding)
-    eval_datasets: list[str] = field(default_factory=list)  # mean label loss before/after stages
-    eval_limit: int = 64
+    max_steps: int | None = setting(
+        None, help="pause after N optimizer steps in all, with a checkpoint; --resume continues"
+    )
+    gradient_checkpointing: bool = setting(False)
+    compile: bool = setting(  # citi.models.compiled
+        False,
+        help="torch.compile the decoder (off by default: docs/guides/performance.md has the "
+        "measured ratio)",
+    )
+    sharding: str = setting(
+        "none",
+        choices=SHARDING,
+        help="fsdp: shard weights, gradients and optimizer state over the processes (FSDP2; "
+        "launch with torchrun or accelerate, see configs/accelerate/)",
+    )
+    eval_datasets: list[str] = setting(
+        default_factory=list,
+        option="--eval",
+        help="datasets whose mean label loss is logged before and after each stage",
+        parse=comma_list,
+    )
+    eval_limit: int = setting(64, help="examples per eval dataset")
     # Fractions of all optimizer steps (e.g. [0.25, 0.5, 0.75]) at which the adapter is also
     # saved, under snapshots/step-NNNNN/, for learning-vs-forgetting curves.
-    snapshots: list[float] = field(default_factory=list)
+    snapshots: list[float] = setting(
+        default_factory=list,
+        help="fractions of all optimizer steps at which the adapter is also saved "
+        "(e.g. 0.25,0.5,0.75), under OUT/snapshots/",
+        parse=_parse_snapshots,
+    )
     # Tool examples held out of training (after the --tool-limit sample) as a validation set;
     # their mean label loss is logged like --eval under the name "tool-validation".
-    validation: int = 0
-    dtype: str = "auto"  # weights; "auto" = float32 (the master copy under --precision bf16)
-    precision: str = "auto"  # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
-    device: str | None = None
-    molora: dict = field(default_factory=dict)  # MoloraConfig fields
+    validation: int = setting(
+        0,
+        help="tool examples held out of training (a fixed seeded choice); their loss is logged "
+        "as tool-validation before and after each stage",
+    )
+    # weights; "auto" = float32 (the master copy under --precision bf16)
+    dtype: str = setting("auto", choices=("auto", *DTYPES), help="weights dtype")
+    # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
+    precision: str = setting("auto", choices=PRECISIONS, help=PRECISION_HELP)
+    device: str | None = setting(None, help="torch device (default: cuda if available)")
+    # MoloraConfig fields; the command line's --num-experts, --rank, ... (citi.cli.train)
+    molora: dict = setting(default_factory=dict, cli=False)
     # LoRA methods: {rank, alpha} replacing the method's (e.g. alpha = 2 x rank for every method)
-    lora: dict = field(default_factory=dict)
+    lora: dict = setting(default_factory=dict, cli=False)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -154,7 +217,7 @@ class TrainConfig:
             raise ConfigError(f"--seed: must be an integer >= 0, got {self.seed!r}")
         check_precision(self.precision)
         check_user_options(self.format, self.supervise, self.eval_fraction, self.eval_data)
-        if self.sharding not in ("none", "fsdp"):
+        if self.sharding not in SHARDING:
             raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
         self._molora = self._build_molora_config()  # validates the MOLoRA fields, once
         if self.lr_schedule not in LR_SCHEDULES:
