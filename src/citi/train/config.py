@@ -14,6 +14,7 @@ from citi.molora.config import MoloraConfig
 from citi.precision import PRECISION_HELP, PRECISIONS, check_precision
 from citi.train.methods import METHODS
 from citi.train.sharding import SHARDING
+from citi.train.trackers import REPORT_TO
 
 MAX_EPOCHS = 1000  # beyond this a run is a typo (1e12 would run for ever)
 
@@ -139,6 +140,13 @@ class TrainConfig:
     # compute: fp32, bf16 (autocast) or auto (bf16 where it is fast)
     precision: str = setting("auto", choices=PRECISIONS, help=PRECISION_HELP)
     device: str | None = setting(None, help="torch device (default: cuda if available)")
+    # An experiment tracker fed through accelerate (citi.train.trackers); metrics.jsonl either way.
+    report_to: str = setting(
+        "none",
+        choices=REPORT_TO,
+        help="also log per-step losses, learning rate, tokens/s and router null mass, and the "
+        "config, to this tracker (tensorboard: under OUT/logs/)",
+    )
     # MoloraConfig fields; the command line's --num-experts, --rank, ... (citi.cli.train)
     molora: dict = setting(default_factory=dict, cli=False)
     # LoRA methods: {rank, alpha} replacing the method's (e.g. alpha = 2 x rank for every method)
@@ -217,6 +225,10 @@ class TrainConfig:
             raise ConfigError(f"--seed: must be an integer >= 0, got {self.seed!r}")
         check_precision(self.precision)
         check_user_options(self.format, self.supervise, self.eval_fraction, self.eval_data)
+        if self.report_to not in REPORT_TO:
+            raise ConfigError(
+                f"--report-to: choose one of {', '.join(REPORT_TO)}, got {self.report_to!r}"
+            )
         if self.sharding not in SHARDING:
             raise ConfigError(f"--sharding: choose none or fsdp, got {self.sharding!r}")
         self._molora = self._build_molora_config()  # validates the MOLoRA fields, once

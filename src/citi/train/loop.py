@@ -33,6 +33,7 @@ from citi.models.compiled import compile_in_place
 from citi.models.loader import check_device
 from citi.molora import RouterPretrainingLoss, experts_are_zero, routing_context
 from citi.precision import autocast, resolve_precision, training_attention
+from citi.train import trackers
 from citi.train.batching import epoch_order, padding_of
 from citi.train.checkpoint import read_progress
 from citi.train.config import TrainConfig
@@ -68,7 +69,10 @@ class Trainer:
         # Float32 master weights and optimizer state; bf16 matmuls under our own autocast
         # (accelerate's mixed_precision is process-global state, fixed by the first Accelerator).
         self.precision = resolve_precision(config.precision, "cpu" if on_cpu else "cuda")
-        self.accelerator = accelerator or Accelerator(cpu=config.device == "cpu")
+        trackers.check_tracker(config.report_to)  # before any work: one line naming the package
+        self.accelerator = accelerator or Accelerator(
+            cpu=config.device == "cpu", **trackers.accelerator_options(config.report_to, self.out)
+        )
         self.strategy = make_strategy(config.sharding, self.accelerator)
         # Stage RP without the model's backward pass (exact while B = 0); tests compare it with
         # the full backward by setting this to False.
@@ -249,6 +253,7 @@ class Trainer:
         )
         self.state.count(record)
         run.window, run.step_start = [], time.perf_counter()
+        self._track(trackers.step_scalars(record))
         position = {"stage": run.index, "micro": micro + 1}
         step_in_stage = (micro + 1) // cfg.grad_accum
         if cfg.save_every and step_in_stage % cfg.save_every == 0 and micro + 1 < run.total_micro:
@@ -265,12 +270,17 @@ class Trainer:
         self.strategy.save(self.out / "checkpoint", model, progress, optimizer, scheduler)
         acc.wait_for_everyone()
 
+    def _track(self, scalars: dict) -> None:
+        if self.config.report_to != "none" and scalars:
+            self.accelerator.log(scalars, step=self.state.global_step)
+
     def _evaluate(self, model, label: str) -> None:
         if not self.built.eval_data:
             return
         with autocast(self.precision, self.accelerator.device):
             losses = self._eval_losses(model)
         self.state.eval_log.append({"after": label, "loss": losses})
+        self._track({f"eval/{name}": value for name, value in losses.items()})
         self.accelerator.print(
             f"eval after {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
         )
@@ -356,10 +366,24 @@ class Trainer:
     def run(self, resume: bool = False, force: bool = False) -> dict:
         """Train every stage. ``resume`` continues the run in ``out`` (refused when its saved
         config differs from this one, unless ``force``)."""
-        cfg, acc = self.config, self.accelerator
         progress = self.setup(resume, force)
         if progress is not None and "finished" in progress:
             return progress["finished"]
+        if self.config.report_to == "none":
+            return self._train(progress)
+        resolved = dataclasses.replace(self.config, precision=self.precision)
+        self.accelerator.init_trackers(
+            trackers.PROJECT,
+            config=trackers.hyperparameters(resolved),
+            init_kwargs=trackers.init_kwargs(self.config.report_to, self.out),
+        )
+        try:
+            return self._train(progress)
+        finally:  # flushes and closes the trackers, also on a pause or an error
+            self.accelerator.end_training()
+
+    def _train(self, progress: dict | None) -> dict:
+        cfg, acc = self.config, self.accelerator
         model, ckpt = self.built.model, self.out / "checkpoint"
         start_stage = progress["stage"] if progress else 0
         start_micro = progress["micro"] if progress else 0

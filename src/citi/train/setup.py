@@ -67,7 +67,7 @@ class RunSetup:
 
 
 # Settings that may change between an interrupted run and its resumption without changing it.
-RESUMABLE_CHANGES = frozenset({"device", "data_dir", "max_steps"})
+RESUMABLE_CHANGES = frozenset({"device", "data_dir", "max_steps", "report_to"})
 
 
 def check_same_config(saved_file: Path, config) -> None:

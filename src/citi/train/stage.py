@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from citi.molora import routing_loss
+from citi.molora import null_mass, routing_loss
 from citi.train.methods import Stage
 
 
@@ -41,11 +41,15 @@ class StageRun:
 
 def micro_batch_losses(run: StageRun, model, batch: dict) -> dict:
     """The losses of one micro-batch: ``loss`` (what is back-propagated), ``lm_loss`` (None
-    in forward-only RP, where the LM loss is not computed) and ``routing_loss``."""
+    in forward-only RP, where the LM loss is not computed) and ``routing_loss``; with them the
+    router's ``null_mass`` (None where no null-expert routing is recorded)."""
     if run.forward_only:
         rl = run.loss_module(batch["input_ids"], batch["attention_mask"], batch["task_type"])
-        return {"loss": run.beta * rl, "lm_loss": None, "routing_loss": rl}
+        inner = getattr(run.loss_module, "module", run.loss_module)  # under DDP's wrapper
+        mass = inner.null_mass
+        return {"loss": run.beta * rl, "lm_loss": None, "routing_loss": rl, "null_mass": mass}
     lm_loss = run.loss_module(batch["input_ids"], batch["attention_mask"], batch["labels"])
+    mass = null_mass(model) if run.use_rl else None
     rl = routing_loss(model, batch["task_type"]) if run.use_rl else None
     loss = lm_loss + run.beta * rl if rl is not None else lm_loss
-    return {"loss": loss, "lm_loss": lm_loss, "routing_loss": rl}
+    return {"loss": loss, "lm_loss": lm_loss, "routing_loss": rl, "null_mass": mass}
