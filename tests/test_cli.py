@@ -120,8 +120,20 @@ def test_options_are_generated_from_the_config_fields(command):
         assert "epochs" in by_dest and "molora" not in by_dest and "num_experts" in by_dest
 
 
-def test_train_yaml_is_defaults_the_command_line_wins(tmp_path, monkeypatch):
+@pytest.fixture
+def yaml_reads(monkeypatch):
+    """The paths citi.config.read_yaml_mapping is called with (it still reads them)."""
     import citi.config
+
+    reads = []
+    real = citi.config.read_yaml_mapping
+    monkeypatch.setattr(
+        citi.config, "read_yaml_mapping", lambda *a, **k: reads.append(a) or real(*a, **k)
+    )
+    return reads
+
+
+def test_train_yaml_is_defaults_the_command_line_wins(tmp_path, yaml_reads):
     from citi.cli.train import config_from_args
 
     yaml_file = tmp_path / "run.yaml"
@@ -129,18 +141,13 @@ def test_train_yaml_is_defaults_the_command_line_wins(tmp_path, monkeypatch):
         "method: lora\nbatch_size: 2\ngrad_accum: 3\neval_datasets: [gsm8k-test]\n"
         "molora: {rank: 4, beta: 0.5}\ngeneral: {math: gsm8k}\n"
     )
-    reads = []
-    real = citi.config.read_yaml_mapping
-    monkeypatch.setattr(
-        citi.config, "read_yaml_mapping", lambda *a, **k: reads.append(a) or real(*a, **k)
-    )
     parser, _ = _subparser("train")
     args = parser.parse_args(
         ["train", "--config", str(yaml_file), "--batch-size", "5", "--rank", "2"]
         + ["--general-data", "chat=my.jsonl", "--snapshots", "0.5", "--out", "x"]
     )
     config = config_from_args(args)
-    assert len(reads) == 1  # the YAML is read once
+    assert len(yaml_reads) == 1  # the YAML is read once
     assert config.method == "lora" and config.grad_accum == 3 and config.batch_size == 5
     assert config.eval_datasets == ["gsm8k-test"] and config.snapshots == [0.5]
     assert config.molora == {"rank": 2, "beta": 0.5}  # key by key over the YAML's section
@@ -169,27 +176,22 @@ def test_train_bad_settings_are_one_line_exit_2(tmp_path, capsys, yaml_text, arg
     assert not out.exists()
 
 
-def test_importance_tool_data_replaces_the_yaml_tool_source(tmp_path, monkeypatch):
-    import citi.config
+def test_importance_tool_data_replaces_the_yaml_tool_source(tmp_path, yaml_reads):
     from citi.cli.importance import _config_from_args
+    from citi.errors import ConfigError
 
     yaml_file = tmp_path / "imp.yaml"
     yaml_file.write_text("abilities: {api: apibank-train, math: gsm8k}\ntool_ability: api\n")
-    reads = []
-    real = citi.config.read_yaml_mapping
-    monkeypatch.setattr(
-        citi.config, "read_yaml_mapping", lambda *a, **k: reads.append(a) or real(*a, **k)
-    )
     parser, _ = _subparser("importance")
     args = parser.parse_args(
         ["importance", "--config", str(yaml_file), "--tool-data", "mine.jsonl", "--samples", "3"]
         + ["--out", "x"]
     )
     config = _config_from_args(args)
-    assert len(reads) == 1
+    assert len(yaml_reads) == 1
     assert config.abilities == {"api": "mine.jsonl", "math": "gsm8k"} and config.samples == 3
     yaml_file.write_text("samplez: 3\n")
-    with pytest.raises(citi.config.ConfigError, match="unknown key.*samplez"):
+    with pytest.raises(ConfigError, match="unknown key.*samplez"):
         _config_from_args(
             parser.parse_args(["importance", "--config", str(yaml_file), "--out", "x"])
         )
