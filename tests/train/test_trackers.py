@@ -131,3 +131,16 @@ def test_hyperparameters_are_flat_scalars_and_absent_values_are_not_logged(selec
         "train/routing_loss": 0.2,
         "train/lr": 1e-4,
     }
+
+
+def test_a_preset_names_its_missing_tracker_before_any_work(monkeypatch):
+    import accelerate.utils
+
+    from citi.reproduce.preset import ReproduceConfig
+
+    assert ReproduceConfig(methods=["lora"], train={"report_to": "none"})
+    monkeypatch.setattr(accelerate.utils, "is_mlflow_available", lambda: False)
+    with pytest.raises(ConfigError, match="^train: --report-to mlflow: the mlflow package"):
+        ReproduceConfig(methods=["lora"], train={"report_to": "mlflow"})
+    with pytest.raises(ConfigError, match="^train: --report-to: must be text"):
+        ReproduceConfig(methods=["lora"], train={"report_to": 3})

@@ -137,6 +137,7 @@ class ReproduceConfig:
         from citi.config import config_from_dict
         from citi.importance.run import ImportanceConfig
         from citi.train.config import TrainConfig
+        from citi.train.trackers import check_tracker
 
         values = {
             "model": self.model,
@@ -151,7 +152,8 @@ class ReproduceConfig:
             # the sweep decides a swept alpha; any valid number checks the other settings
             values = self.train_values(method, "selection.json", self.seeds[0], swept_alpha=1.0)
             where = f"variants.{method}" if method in self.variants else "train"
-            _in_section(where, lambda v=values: config_from_dict(TrainConfig, v, ""))
+            config = _in_section(where, lambda v=values: config_from_dict(TrainConfig, v, ""))
+            _in_section(where, lambda c=config: check_tracker(c.report_to))  # package installed
 
     def train_values(
         self, name: str, selection: str, seed: int, swept_alpha: float | None = None
