@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from citi.cli.main import main
 from citi.errors import CitiError
@@ -80,3 +81,56 @@ def test_loglik_tasks_never_pass_the_models_context(tmp_path, data_dir, monkeypa
     argv += ["--max-length", "4096", "--limit", "1", "--out", str(tmp_path / "ev")]
     assert main(argv) == 0
     assert widths and max(widths) == 1024  # cut to the context, not to --max-length 4096
+
+
+def _prompts():
+    words = "the a tool call answer question of to".split()
+    return [" ".join(words[: 2 + i % 7]) * (1 + i % 3) for i in range(7)]
+
+
+def _spy_generate(model, monkeypatch):
+    """Record each `generate` call's batch rows and new tokens."""
+    calls = []
+    real = model.generate
+
+    def spy(**kwargs):
+        out = real(**kwargs)
+        seq = out if isinstance(out, torch.Tensor) else out.sequences
+        calls.append(seq[:, kwargs["input_ids"].shape[1] :])
+        return out
+
+    monkeypatch.setattr(model, "generate", spy)
+    return calls
+
+
+def test_pruning_finished_rows_gives_the_answers_of_one_generate_call(tiny_llama, monkeypatch):
+    model, tok = tiny_llama.model, tiny_llama.tokenizer
+    prompts = _prompts()
+    monkeypatch.setattr(model.generation_config, "eos_token_id", None)
+    calls = _spy_generate(model, monkeypatch)
+    free = generate(model, tok, prompts, max_new_tokens=12, batch_size=4, prune_every=None)
+    # A token that some rows of the first batch emit early and others never: as the end of
+    # sequence, it ends rows of one batch at different steps.
+    rows = calls[0].tolist()
+    eos = next(t for row in rows for t in row[1:4] if any(t not in other for other in rows))
+    monkeypatch.setattr(model.generation_config, "eos_token_id", eos)
+    whole = generate(model, tok, prompts, max_new_tokens=12, batch_size=4, prune_every=None)
+    calls.clear()
+    pruned = generate(model, tok, prompts, max_new_tokens=12, batch_size=4, prune_every=3)
+    assert pruned == whole
+    assert whole != free  # some answer did end early
+    assert calls[0].shape[0] == 4 and min(c.shape[0] for c in calls) < 4  # its row was dropped
+
+
+def test_pruning_on_stop_strings_gives_the_same_answers(tiny_llama, monkeypatch):
+    model, tok = tiny_llama.model, tiny_llama.tokenizer
+    prompts = _prompts()
+    monkeypatch.setattr(model.generation_config, "eos_token_id", None)
+    free = generate(model, tok, prompts, max_new_tokens=12, batch_size=4, prune_every=None)
+    stop = [free[1][len(free[1]) // 3 :][:2]]
+    whole = generate(model, tok, prompts, 12, stop=stop, batch_size=4, prune_every=None)
+    calls = _spy_generate(model, monkeypatch)
+    pruned = generate(model, tok, prompts, 12, stop=stop, batch_size=4, prune_every=2)
+    assert pruned == whole
+    assert whole != free
+    assert min(c.shape[0] for c in calls) < 4

@@ -2,6 +2,8 @@
 
 Prompts are sorted by length so that each batch holds similar lengths (less padding), and the
 outputs are returned in the caller's order. Greedy decoding makes the outputs deterministic.
+Answers that finished leave their batch every few tokens, so that a batch is not computed for its
+longest answer's full length on every row.
 
 A prompt longer than the model's context minus ``max_new_tokens`` is cut from the left to fit,
 keeping its end (the question and the generation prompt), as lm-eval does for generation tasks;
@@ -16,6 +18,7 @@ import contextvars
 from collections.abc import Iterator, Sequence
 
 import torch
+import transformers
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -24,6 +27,12 @@ from citi.errors import CitiError
 
 # Tokenizers that do not know their limit report this much or more (transformers' 1e30).
 _UNKNOWN_LENGTH = 10**8
+# transformers 5 renamed `generate`'s past_key_values (argument and output) to cache; the old
+# name still works there but warns.
+_CACHE = "cache" if int(transformers.__version__.split(".")[0]) >= 5 else "past_key_values"
+# New tokens per `generate` call between drops of finished answers: 1.17x tokens/s over one call
+# per batch, identical answers (benchmarks/eval_generation.py, docs/guides/performance.md).
+PRUNE_EVERY = 8
 _truncated: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "citi_truncated", default=None
 )
@@ -98,8 +107,12 @@ def generate(
     stop: Sequence[str] = (),
     batch_size: int = 8,
     progress: bool | str = False,
+    prune_every: int | None = PRUNE_EVERY,
 ) -> list[str]:
-    """Greedy continuations of already-rendered ``prompts`` (special tokens are not added again)."""
+    """Greedy continuations of already-rendered ``prompts`` (special tokens are not added again).
+
+    Every ``prune_every`` new tokens the answers that finished leave the batch
+    (:func:`_generate_pruning`); None keeps each batch in one `generate` call to the end."""
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     outputs: list[str | None] = [None] * len(prompts)
@@ -127,25 +140,84 @@ def generate(
             criteria = (
                 StoppingCriteriaList([StopOnStrings(tokenizer, stop, width)]) if stop else None
             )
-            out = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                pad_token_id=tokenizer.pad_token_id,
-                stopping_criteria=criteria,
-                use_cache=True,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
-            texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+            if prune_every and len(idx) > 1:
+                new = _generate_pruning(
+                    model, tokenizer, enc, max_new_tokens, criteria, prune_every
+                )
+            else:
+                new = _greedy(model, tokenizer, enc, max_new_tokens, criteria)[:, width:]
+            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             for i, text in zip(idx, texts, strict=True):
                 outputs[i] = truncate_at_stop(text, stop)
     finally:
         tokenizer.padding_side, tokenizer.truncation_side = old_side, old_cut
         model.train(was_training)
     return [o or "" for o in outputs]
+
+
+def _greedy(model, tokenizer, enc, max_new_tokens: int, criteria, **kw):
+    """One greedy `generate` call on the tokenised batch ``enc``."""
+    return model.generate(
+        **enc,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=tokenizer.pad_token_id,
+        stopping_criteria=criteria,
+        use_cache=True,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        **kw,
+    )
+
+
+def _generate_pruning(model, tokenizer, enc, max_new_tokens: int, criteria, every: int):
+    """Greedy new tokens of the batch ``enc``, ``every`` tokens per `generate` call, dropping the
+    rows that finished (end of sequence or a stop string) between calls, with their rows of the
+    KV cache: one `generate` call keeps computing every row until the last one finishes, so a
+    batch of short and long answers spends most of its steps on rows already done.
+
+    Returns the new tokens of every row, padded with the pad token, as one `generate` call would."""
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    rows, pad = ids.shape[0], tokenizer.pad_token_id
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    new = torch.full((rows, max_new_tokens), pad, dtype=ids.dtype, device=ids.device)
+    live = torch.arange(rows, device=ids.device)  # the batch rows still generating
+    cache, done_tokens = None, 0
+    while done_tokens < max_new_tokens and len(live):
+        step = min(every, max_new_tokens - done_tokens)
+        out = _greedy(
+            model,
+            tokenizer,
+            {"input_ids": ids, "attention_mask": mask},
+            step,
+            criteria,
+            **{_CACHE: cache},
+            return_dict_in_generate=True,
+        )
+        seq, cache = out.sequences, getattr(out, _CACHE)
+        got = seq[:, ids.shape[1] :]
+        new[live, done_tokens : done_tokens + got.shape[1]] = got
+        done_tokens += got.shape[1]
+        finished = torch.zeros(len(live), dtype=torch.bool, device=ids.device)
+        for e in eos:
+            finished |= (got == e).any(dim=1)
+        if criteria is not None:
+            # the stop strings, over each row's whole answer so far
+            finished |= criteria(
+                torch.cat([enc["input_ids"][live], new[live, :done_tokens]], 1), None
+            )
+        if got.shape[1] < step:  # generate stopped early: every row finished
+            break
+        keep = (~finished).nonzero().squeeze(1)
+        mask = torch.cat([mask, torch.ones_like(got)], dim=1)
+        if len(keep) < len(live):
+            cache.batch_select_indices(keep)
+            seq, mask, live = seq[keep], mask[keep], live[keep]
+        ids = seq
+    return new
 
 
 def _announce_truncation(tokenizer, prompts, budget: int | None, max_new_tokens: int) -> None:
