@@ -19,7 +19,8 @@ task's stop strings, one call per task (as `citi eval` runs them), batch --batch
               to the end-of-turn token or max new tokens and is then cut at the earliest stop
               string, as `generate` cuts it
 tokens/s = generated tokens (the answers as returned, re-tokenised) / seconds. --repeats N
-interleaves N rounds and keeps each engine's median seconds. Prints each engine's ratio to
+interleaves N rounds and keeps each engine's median seconds. `pruned4`, `pruned16`, ... in
+--engines are `pruned` at another --prune-every. Prints each engine's ratio to
 `batched` and which answers differ from `batched` (their index and first differing character).
 """
 
@@ -77,6 +78,10 @@ def one_call(model, tokenizer, groups, batch: int) -> list[str]:
 
 def pruned(model, tokenizer, groups, batch: int) -> list[str]:
     return batched(model, tokenizer, groups, batch, prune_every=PRUNE_EVERY)
+
+
+def prune_at(every: int, model, tokenizer, groups, batch: int) -> list[str]:
+    return batched(model, tokenizer, groups, batch, prune_every=every)
 
 
 def static(model, tokenizer, groups, batch: int) -> list[str]:
@@ -142,6 +147,8 @@ def main(argv=None) -> None:
     PRUNE_EVERY = args.prune_every
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for e in engines:
+        if e.startswith("pruned") and e[6:].isdigit():  # pruned4: --prune-every 4
+            ENGINES[e] = functools.partial(prune_at, int(e[6:]))
         if e not in ENGINES:
             raise SystemExit(
                 f"citi: error: --engines: unknown engine {e!r} (of {', '.join(ENGINES)})"
