@@ -6,14 +6,18 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from citi.errors import CitiError, ConfigError
 from citi.io import write_text_atomic
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# Configs are dataclasses: ``dataclasses.fields`` accepts only those.
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def option_name(field_name: str) -> str:
@@ -64,7 +68,7 @@ def _describe(tp: Any) -> str:
         return f"a list of {_describe(args[0])}" if args else "a list"
     if origin is dict or tp is dict:
         return f"a map of {_describe(args[0])} to {_describe(args[1])}" if args else "a map"
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return f"a map of settings ({tp.__name__})"
     names = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
     return "null" if tp is type(None) else names.get(tp, getattr(tp, "__name__", str(tp)))
@@ -110,11 +114,11 @@ def check_types(cls: type, values: dict[str, Any], source: str = "config", path:
 def section_type(tp: Any) -> type | None:
     """The dataclass a field holds (``X`` or ``X | None``), if any: such a field is a section,
     built from a mapping by :func:`config_from_dict`."""
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return tp
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+        if len(inner) == 1 and isinstance(inner[0], type) and dataclasses.is_dataclass(inner[0]):
             return inner[0]
     return None
 
@@ -215,10 +219,17 @@ def changed_settings(
         is_section = dataclasses.is_dataclass(value) and not isinstance(value, type)
         return dataclasses.asdict(value) if is_section else value
 
+    def default(f: dataclasses.Field) -> Any:
+        if f.default is not dataclasses.MISSING:
+            return f.default
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return dataclasses.MISSING
+
     defaults = {
-        f.name: plain(f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        f.name: plain(value)
         for f in dataclasses.fields(config)
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        if (value := default(f)) is not dataclasses.MISSING
     }
     defaults = yaml.safe_load(yaml.safe_dump(defaults, sort_keys=False))
     changed = [k for k in now if k not in may_change and saved.get(k, defaults.get(k)) != now[k]]

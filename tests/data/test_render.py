@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from citi.data import IGNORE_INDEX, PaddingCollator, encode, load_dataset, mix_datasets
@@ -71,3 +72,13 @@ def test_mixer_is_seeded_and_complete(data_dir):
     # A source smaller than requested is used whole.
     assert len(mix_datasets(tool, general, per_source=100, seed=0)) == len(tool) + 6 + 4
     assert torch.tensor([e.task_type for e in a]).sum() == len(tool)
+
+
+def test_target_text_of_a_prompt_only_example_is_a_data_error(tiny_llama):
+    # Found by mypy: a prompt-only example (no target) used to fail with a TypeError here.
+    from citi.data.render import target_text
+    from citi.errors import DataError
+
+    ex = single_turn("hi", None, task_type=0, ability="instruction", source="prompts.jsonl")
+    with pytest.raises(DataError, match="prompts.jsonl: a prompt-only example"):
+        target_text(tiny_llama.tokenizer, ex)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from citi.errors import ConfigError, DataError
 
@@ -115,12 +115,16 @@ def render_chat(
     if template.startswith(TOOL_PRELUDE):
         clean = hermes_messages(clean, tools)
         template, tools = template[len(TOOL_PRELUDE) :], None
-    rendered, _ = render_jinja_template(
-        conversations=[clean],
-        tools=list(tools) if tools else None,
-        chat_template=template,
-        add_generation_prompt=add_generation_prompt,
-        **tokenizer.special_tokens_map,
+    # transformers annotates the return as ``str`` but returns (renders, generation indices).
+    rendered, _ = cast(
+        "tuple[list[str], list]",
+        render_jinja_template(
+            conversations=[clean],
+            tools=list(tools) if tools else None,
+            chat_template=template,
+            add_generation_prompt=add_generation_prompt,
+            **tokenizer.special_tokens_map,
+        ),
     )
     return rendered[0]
 

@@ -80,10 +80,13 @@ def supervised_spans(
     template: str,
     messages: list[dict],
     tools: list[dict] | None,
-    supervise: str,
+    supervise: str | None,
     where: str,
 ) -> tuple[str, list[tuple[int, int]]]:
-    """(the render up to the last supervised turn, [(start, end) of each supervised turn])."""
+    """(the render up to the last supervised turn, [(start, end) of each supervised turn]).
+
+    ``supervise`` ``"all"`` supervises every assistant turn; anything else (``"last"``, ``None``)
+    the last one."""
     assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     chosen = assistant if supervise == "all" else assistant[-1:]
     full = _render(tokenizer, template, messages[: chosen[-1] + 1], tools, where)

@@ -35,8 +35,8 @@ def _package_file(spec: DatasetSpec) -> Path | None:
         from citi.data.bfcl import package_data_dir
 
         root = package_data_dir()
-        path = root / Path(spec.candidates[0]).name if root else None
-        return path if path is not None and path.is_file() else None
+        packaged = root / Path(spec.candidates[0]).name if root else None
+        return packaged if packaged is not None and packaged.is_file() else None
     return None
 
 

@@ -6,9 +6,12 @@ Every dataset is read from the data directory in the raw layout of its public re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from citi.data.bfcl import FILES as BFCL_FILES
 from citi.data.bfcl import load_bfcl
-from citi.data.example import GENERAL, TOOL
+from citi.data.example import GENERAL, TOOL, Example
 from citi.data.formats import (  # noqa: F401 (re-exported: the loaders' public helpers)
     TRIVIAQA_EVAL_SIZE,
     TRIVIAQA_SPLIT_SEED,
@@ -26,6 +29,16 @@ from citi.data.formats import (  # noqa: F401 (re-exported: the loaders' public 
     triviaqa_split,
 )
 from citi.data.spec import DatasetSpec
+
+
+def _bfcl_loader(category: str) -> Callable[[Path, DatasetSpec], list[Example]]:
+    """The loader of one BFCL category (a closure, so each spec keeps its own category)."""
+
+    def load(path: Path, spec: DatasetSpec) -> list[Example]:
+        return load_bfcl(path, category)
+
+    return load
+
 
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s
@@ -209,7 +222,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 task_type=TOOL,
                 split="eval",
                 candidates=(f"bfcl/{stem}.json",),
-                loader=lambda path, spec, category=category: load_bfcl(path, category),
+                loader=_bfcl_loader(category),
                 description=f"BFCL {category} (Python), from bfcl-eval's package data when not "
                 "in the data directory",
             )

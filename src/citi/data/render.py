@@ -15,6 +15,7 @@ import torch
 
 from citi.data.example import Example
 from citi.data.labels import IGNORE_INDEX, Encoded, EncodeStats, encode_conversation
+from citi.errors import DataError
 
 __all__ = ["IGNORE_INDEX", "EncodeStats", "Encoded", "PaddingCollator", "encode", "encode_all"]
 
@@ -39,9 +40,11 @@ def _render_full(tokenizer, messages: list[dict[str, str]]) -> str:
 
 def target_text(tokenizer, example: Example) -> str:
     """The assistant turn as the template writes it, up to and including its end-of-turn token."""
+    content = example.reference
+    if example.target is None or content is None:
+        raise DataError(f"{example.source}: a prompt-only example has no turn to supervise")
     prompt = render_prompt(tokenizer, example.prompt_messages)
     full = _render_full(tokenizer, list(example.messages[: example.target + 1]))
-    content = example.reference
     if full.startswith(prompt) and full[len(prompt) :].startswith(content):
         rest = full[len(prompt) + len(content) :]
         # Keep the end-of-turn marker (e.g. "<|im_end|>") so the model learns to stop, but not the

@@ -10,6 +10,7 @@ from dataclasses import replace
 from citi.data import load_dataset
 from citi.data.example import Example
 from citi.data.render import render_prompt
+from citi.errors import CitiError
 from citi.evaluation.generation import generate
 from citi.evaluation.task import Task, TaskContext, TaskResult, mean_of
 
@@ -37,6 +38,8 @@ def generate_and_score(
     ``task.aggregate`` (default: the mean of each numeric score)."""
     loaded = ctx.loaded
     score = score or task.score
+    if score is None:
+        raise CitiError(f"task {task.name!r} has neither a score nor its own run")
     prompts = [render_prompt(loaded.tokenizer, task.prompt(ex)) for ex in examples]
     outputs = ctx.generated(
         lambda: generate(

@@ -71,8 +71,11 @@ class TaskContext:
         """``make()``'s outputs (one per example), saved before scoring or judging so that a
         rerun after a scoring failure does not generate again."""
         cached = read_json(self.cache) if self.cache is not None and self.cache.is_file() else None
-        fits = cached and (self.count is None or len(cached["outputs"]) == self.count)
-        if fits and cached.get("key") == self.key:
+        if (
+            cached
+            and (self.count is None or len(cached["outputs"]) == self.count)
+            and cached.get("key") == self.key
+        ):
             return cached["outputs"]
         outputs = make()
         if self.cache is not None:

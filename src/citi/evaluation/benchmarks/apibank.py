@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 
 from citi.data.example import Example
+from citi.errors import DataError
 from citi.evaluation.apicall import Call, parse_first_call
 from citi.evaluation.benchmarks import apibank_rules as rules
 from citi.evaluation.task import API_STOPS, Task, verdict_aggregate
@@ -175,12 +176,19 @@ def _tool_match(ex: Example, level: str) -> tuple[str, Callable[[str, str], bool
     return method, lambda pred, gold: searcher.best(prep(pred)) == searcher.best(prep(gold))
 
 
+def _reference(ex: Example) -> str:
+    if ex.reference is None:
+        raise DataError(f"{ex.source}: an example without a reference answer cannot be scored")
+    return ex.reference
+
+
 def _api_score(ex: Example, prediction: str) -> dict:
     level = ex.source.removeprefix("apibank-l")[:1]
     method, match = _tool_match(ex, level)
-    verdict = score_api_sample(prediction, ex.reference, ex.messages[0]["content"], level, match)
+    reference = _reference(ex)
+    verdict = score_api_sample(prediction, reference, ex.messages[0]["content"], level, match)
     record = {"correct": float(verdict == CORRECT), "verdict": verdict}
-    if "ToolSearcher(" in ex.reference:
+    if "ToolSearcher(" in reference:
         record["toolsearch"] = method
     return record
 
@@ -198,7 +206,7 @@ def _api_aggregate(records: list[dict]) -> dict:
 
 
 def _response_score(ex: Example, prediction: str) -> dict:
-    return {"rouge_l": rouge_l(prediction, ex.reference)}
+    return {"rouge_l": rouge_l(prediction, _reference(ex))}
 
 
 TASKS = []

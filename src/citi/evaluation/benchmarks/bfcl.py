@@ -27,6 +27,7 @@ Error codes (one per sample) name the first rule broken, like BFCL's ``error_typ
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from citi.data.bfcl import SYSTEM_PROMPT  # noqa: F401 (the prompt lives with the data)
 from citi.data.example import Example
@@ -79,7 +80,9 @@ def _answer_type(options: list):
     return next((type(o) for o in options if o != ""), None)
 
 
-def _type_check(value, options: list, expected: type, nested: type | None) -> tuple[bool, bool]:
+def _type_check(
+    value: Any, options: list, expected: type[Any], nested: type | None
+) -> tuple[bool, bool]:
     """(valid, is_variable). BFCL's "variable" rule: when the possible answers have another type
     than the declared one, they name a variable, and a value of their type is accepted and then
     compared exactly. Lists get one level of item checking; an option that is not a list (such as

@@ -65,7 +65,7 @@ def judge_messages(example, answers: list[str], turn: int, prompts: dict, refs: 
             "answer_1": answers[0],
             "answer_2": answers[1],
         }
-    if math:
+    if math and ref is not None:
         fields |= {"ref_answer_1": ref[0], "ref_answer_2": ref[1] if len(ref) > 1 else ""}
     template = prompts[name]
     return [
