@@ -32,7 +32,11 @@ def inject_lora(model: nn.Module, targets: list[str], rank: int, alpha: float) -
     from peft import LoraConfig, inject_adapter_in_model
 
     config = LoraConfig(
-        r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets, bias="none"
+        r=rank,
+        lora_alpha=alpha,  # type: ignore[arg-type]  # PEFT annotates int; it scales by alpha / r
+        lora_dropout=0.0,
+        target_modules=targets,
+        bias="none",
     )
     inject_adapter_in_model(config, model)
 
@@ -109,8 +113,12 @@ def _config_problem(meta) -> str | None:
         rank, alpha = lora.get("rank"), lora.get("alpha")
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
             return f"'lora.rank' must be a whole number >= 1, got {rank!r}"
-        number = isinstance(alpha, int | float) and not isinstance(alpha, bool)
-        if not number or not math.isfinite(alpha) or alpha <= 0:
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, int | float)
+            or not math.isfinite(alpha)
+            or alpha <= 0
+        ):
             return f"'lora.alpha' must be a finite number > 0, got {alpha!r}"
     return None
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
 from citi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 PRECISIONS = ("auto", "fp32", "bf16")
 PRECISION_HELP = (
@@ -78,7 +82,7 @@ def autocast(precision: str, device: str | torch.device):
 def weights_dtype(dtype: str | None, precision: str) -> str:
     """The weight dtype of an inference-only model: an explicit ``--dtype`` wins; otherwise the
     resolved compute precision (bfloat16 weights for bf16, float32 for fp32)."""
-    if dtype not in (None, "auto"):
+    if dtype is not None and dtype != "auto":
         return dtype
     return "bfloat16" if precision == "bf16" else "float32"
 
@@ -114,7 +118,7 @@ def training_attention(
 
 
 @torch.no_grad()
-def store_frozen_in_bf16(model: torch.nn.Module, trained) -> dict:
+def store_frozen_in_bf16(model: PreTrainedModel, trained) -> dict:
     """Cast, in place, the weight and bias of every ``nn.Linear`` that no stage trains
     (``trained(name)`` is False) from float32 to bfloat16; returns {"tensors", "saved_bytes"}.
 
@@ -150,7 +154,7 @@ def run_in_float32(module: torch.nn.Module, fallback: torch.dtype) -> None:
     the model runs in its own dtype. PEFT treats its float32 LoRA weights on a bf16 model alike."""
     if getattr(module, "_citi_float32", False):
         return
-    module._citi_float32 = True
+    module._citi_float32 = True  # type: ignore[assignment]  # a marker; Module types attrs as Tensor
 
     def cast_in(mod, args, kwargs):
         floats = [a for a in args if torch.is_tensor(a) and a.is_floating_point()]

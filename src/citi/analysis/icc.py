@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from citi.components import find_decoder_layers
@@ -60,12 +61,17 @@ def mean_hidden(
 
         return hook
 
+    if not inputs:
+        raise CitiError("the ICC needs at least one input to average over")
     handles = []
     for i, layer in enumerate(layers):
-        handles.append(layer.self_attn.register_forward_pre_hook(grab(i, 0), with_kwargs=True))
-        handles.append(layer.mlp.register_forward_pre_hook(grab(i, 1), with_kwargs=True))
+        attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+        if not isinstance(attn, nn.Module) or not isinstance(mlp, nn.Module):
+            raise CitiError(f"decoder layer {i}: no self_attn and mlp modules to read the ICC at")
+        handles.append(attn.register_forward_pre_hook(grab(i, 0), with_kwargs=True))
+        handles.append(mlp.register_forward_pre_hook(grab(i, 1), with_kwargs=True))
     device = next(model.parameters()).device
-    total = None
+    total: torch.Tensor | None = None
     model.eval()
     try:
         starts = range(0, len(inputs), batch_size)
@@ -91,6 +97,8 @@ def mean_hidden(
     finally:
         for h in handles:
             h.remove()
+    if total is None:  # unreachable: inputs is not empty, so a batch ran
+        raise CitiError("the ICC averaged no batch")
     return (total / len(inputs)).cpu()
 
 

@@ -110,7 +110,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if not (args.judge_url and args.judge_model):
             raise CitiError("--judge-url and --judge-model go together")
         judge = Judge(args.judge_url, args.judge_model)
-    results = evaluate(config, args.out, judge=judge)
-    print(markdown_table([results], [args.adapter or args.model]), end="")
+    result = evaluate(config, args.out, judge=judge)
+    print(markdown_table([result], [args.adapter or args.model]), end="")
     console.print(f"wrote {args.out}/results.json, results.md, predictions/")
     return 0

@@ -117,7 +117,8 @@ class CallParser:
         return self.text[pos] if pos < len(self.text) else ""
 
     def _ws(self, pos: int) -> int:
-        end = _WS.match(self.text, pos).end()
+        match = _WS.match(self.text, pos)  # ``\s*`` always matches, possibly empty
+        end = match.end() if match else pos
         self.steps += end - pos + 1
         return end
 
@@ -221,8 +222,9 @@ class CallParser:
                 if ch == ",":
                     after = self._ws(after + 1)
                     if self._at(after) != close:  # a trailing comma ends it too
-                        links.append((key, node, (kind, after, depth)))
-                        key = links[-1][2]
+                        nxt = (kind, after, depth)
+                        links.append((key, node, nxt))
+                        key = nxt
                         continue
                 if self._at(after) != close:
                     raise ParseError(f"expected {close!r} at {after}")
@@ -241,8 +243,8 @@ class CallParser:
                 self._memo[k] = None
             self._memo[key] = None
             raise
-        for k, node, nxt in links:
-            self._memo[k] = (node, nxt, end)
+        for k, node, following in links:
+            self._memo[k] = (node, following, end)
         return (kind, (kind, start, depth)), end
 
     def _link(self, pos: int, kind: str, depth: int) -> tuple[Any, int]:

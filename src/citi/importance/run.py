@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citi.components import list_components
 from citi.config import parse_pairs, setting
@@ -233,7 +234,7 @@ def check_importance(result, path, abilities: bool = False) -> dict:
             raise CitiError(
                 f"{path}: the Jaccard analysis needs per-ability scores of 2+ abilities"
             )
-        maps = {
+        maps: dict[str, Any] = {  # JSON values, checked by _score_map_problem below
             a: (info or {}).get("normalized") if isinstance(info, dict) else None
             for a, info in per.items()
         }

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from citi.components import list_components, resolve_components
+from citi.errors import CitiError
 from citi.loss import label_token_loss
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 SCORES = ("taylor", "token-abs")
 
@@ -38,7 +43,10 @@ class ImportanceHooks:
     def __init__(self, modules: dict[str, nn.Module]):
         self.names = list(modules)
         self.modules = modules
-        device = next(iter(modules.values())).weight.device
+        weight = next(iter(modules.values())).weight
+        if not isinstance(weight, torch.Tensor):
+            raise CitiError(f"{self.names[0]}: not a linear component (no weight tensor)")
+        device = weight.device
         # [n_components, 2]: column 0 signed sum (taylor before |.|), column 1 sum of |y·g|.
         self.sums = torch.zeros(len(self.names), 2, dtype=torch.float64, device=device)
         self.mask: torch.Tensor | None = None  # [batch, seq] of the current batch
@@ -84,7 +92,7 @@ class ImportanceHooks:
 
 
 @contextmanager
-def frozen_with_input_grads(model: nn.Module):
+def frozen_with_input_grads(model: PreTrainedModel):
     """Freeze every parameter and make the embedding output require grad, so that activations
     (not weights) carry gradients; restores ``requires_grad`` afterwards."""
     saved = {p: p.requires_grad for p in model.parameters()}
@@ -102,7 +110,7 @@ def frozen_with_input_grads(model: nn.Module):
 
 
 def importance_sums(
-    model: nn.Module,
+    model: PreTrainedModel,
     batches: Iterable[dict[str, torch.Tensor]],
     components: Sequence[str],
     progress: bool | str = False,
@@ -126,7 +134,7 @@ def importance_sums(
 
 
 def compute_importance(
-    model: nn.Module,
+    model: PreTrainedModel,
     batches: Iterable[dict[str, torch.Tensor]],
     score: str = "taylor",
     components: Sequence[str] | None = None,

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from citi.errors import CitiError
 from citi.io import atomic_path
@@ -36,7 +41,7 @@ class LoadedModel:
     """A causal LM, its tokenizer, and the name it was loaded under (recorded in every result)."""
 
     model: PreTrainedModel
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     name: str
     source: str  # where the weights came from: alias, directory, cache path or hub id
 
@@ -111,8 +116,9 @@ def convert_gguf(gguf: Path, name: str) -> Path:
     )
     # transformers refuses save_pretrained on a GGUF-quantized model; the weights are already
     # dequantized, so dropping the quantizer bookkeeping is all that is needed.
-    model.hf_quantizer = None
-    model.is_quantized = False
+    # (PreTrainedModel declares neither attribute: nn.Module types unknown ones as Tensor | Module.)
+    model.hf_quantizer = None  # type: ignore[assignment]
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     with atomic_path(target) as tmp:
@@ -153,10 +159,12 @@ def load_model(
     device = check_device(device or default_device())
     torch_dtype = resolve_dtype(dtype, device)
     kind, source, _ = _resolve_source(spec)
+    tokenizer: PreTrainedTokenizerBase
     if kind == "tiny":
         arch, layers = TINY_ALIASES[spec]
         model, tokenizer = build_tiny_model(arch, num_layers=layers)
-        model = model.to(device=device, dtype=torch_dtype)
+        # transformers wraps ``to`` in a decorator whose type hides the bound method.
+        model = model.to(device=device, dtype=torch_dtype)  # type: ignore[call-arg]
     else:
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
@@ -174,7 +182,7 @@ def load_model(
                 f"--model: {source}: its weights are a pickle that holds more than tensors, "
                 f"refused ({why.strip().split('. ')[0]}); use safetensors weights"
             ) from None
-        model = model.to(device)
+        model = model.to(device)  # type: ignore[arg-type]  # (the same decorator as above)
         model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

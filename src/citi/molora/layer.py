@@ -10,6 +10,7 @@ is two matmuls whatever N is, with the gates applied in the rank space in betwee
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ class MoloraLinear(nn.Linear):
         self.bias = base.bias
         self.molora_config = config
         n, r = config.num_experts, config.rank
-        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
+        factory: dict[str, Any] = {"device": base.weight.device, "dtype": base.weight.dtype}
         self.molora_A = nn.Parameter(torch.empty(n * r, self.in_features, **factory))
         self.molora_B = nn.Parameter(torch.zeros(self.out_features, n * r, **factory))
         self.molora_router = nn.Linear(
@@ -103,7 +104,7 @@ class MoloraLinear(nn.Linear):
 
     def _record(self, gates: torch.Tensor) -> None:
         mask = self.molora_mask
-        if gates.dim() != 3 or mask.shape != gates.shape[:2]:
+        if mask is None or gates.dim() != 3 or mask.shape != gates.shape[:2]:
             return  # not a [batch, seq, E] call over the masked batch (e.g. a generation step)
         # Z = gates summed over the non-padding positions (the authors' code also summed
         # padding, which makes the loss depend on how much a batch was padded).

@@ -10,6 +10,7 @@ No transformers model file is patched.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -18,6 +19,9 @@ from citi.components import find_decoder_layers, list_components, resolve_compon
 from citi.errors import CitiError
 from citi.molora.config import MoloraConfig
 from citi.molora.layer import MoloraLinear
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def _set_module(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -82,12 +86,13 @@ class RouterPretrainingLoss(nn.Module):
     Distributed wrappers (DDP) wrap this module, so the router gradients are synchronised.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: PreTrainedModel):
         super().__init__()
         self.model = model
         self.null_mass: torch.Tensor | None = None  # of the last forward (citi.train's log)
 
-    def forward(self, input_ids, attention_mask, task_type) -> torch.Tensor:
+    def forward(self, input_ids, attention_mask, task_type) -> torch.Tensor | None:
+        """The routing loss (``None`` when no MOLoRA layer has a null expert: no L_r)."""
         layers = molora_layers(self.model)
         decoder = self.model.get_decoder()
         # The decoder layer holding the highest MOLoRA component: nothing above it matters.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -146,7 +147,7 @@ class MoloraPeftLayer(nn.Module, BaseTunerLayer):
         cfg = config.molora_config()
         n, r = cfg.num_experts, cfg.rank
         weight = self.base_layer.weight
-        factory = {"device": weight.device, "dtype": torch.float32}
+        factory: dict[str, Any] = {"device": weight.device, "dtype": torch.float32}
         a = torch.empty(n * r, self.in_features, **factory)
         for i in range(n):  # each expert's A initialised like citi's MoloraLinear
             nn.init.kaiming_uniform_(a[i * r : (i + 1) * r], a=math.sqrt(5))
@@ -213,9 +214,11 @@ def register() -> bool:
         return False
     import peft.mapping as mapping
 
-    mapping.PEFT_TYPE_TO_CONFIG_MAPPING[CitiPeftType.MOLORA] = MoloraPeftConfig
-    mapping.PEFT_TYPE_TO_TUNER_MAPPING[CitiPeftType.MOLORA] = MoloraPeftModel
-    mapping.PEFT_TYPE_TO_PREFIX_MAPPING[CitiPeftType.MOLORA] = PREFIX
+    # PEFT types its registries by its own PeftType enum; a custom type registers with a str enum
+    # of its own (PEFT looks entries up by the string value).
+    mapping.PEFT_TYPE_TO_CONFIG_MAPPING[CitiPeftType.MOLORA] = MoloraPeftConfig  # type: ignore[index]
+    mapping.PEFT_TYPE_TO_TUNER_MAPPING[CitiPeftType.MOLORA] = MoloraPeftModel  # type: ignore[index]
+    mapping.PEFT_TYPE_TO_PREFIX_MAPPING[CitiPeftType.MOLORA] = PREFIX  # type: ignore[index]
     _REGISTERED = True
     return True
 

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citi.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from citi.errors import CitiError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -24,7 +29,7 @@ class ServedModel:
     """What the server needs to answer: the model, its tokenizer and how to talk to it."""
 
     model: object
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     name: str  # the id clients put in "model"
     template: str  # the Jinja chat template prompts are rendered with
     context_length: int  # prompt + answer tokens the model can attend to
@@ -72,6 +77,7 @@ def load_served(
 
     path = Path(source).expanduser()
     override = None
+    model: torch.nn.Module  # a Hugging Face model, or a PeftModel around one
     if _is_export(path):
         loaded = load_model(str(path), dtype=dtype, device=device)
         model = loaded.model

@@ -28,6 +28,8 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from citi.errors import CitiError
+
 # transformers 5 renamed the ``past_key_values`` argument ``cache``; take whichever it has.
 CACHE_ARG = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
@@ -92,7 +94,12 @@ class PrefixCache:
                 logits_to_keep=1,  # the prefix's logits are not needed, only its KV
                 **{CACHE_ARG: cache},
             )
-        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        kv = []
+        for layer in cache.layers:  # full-attention layers hold the key and value tensors
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
+                raise CitiError(f"prefix cache: {type(layer).__name__} holds no key/value tensors")
+            kv.append((keys, values))
         self.hits, self.computed = self.hits + n, self.computed + len(ids) - n
         if len(ids) <= self.max_tokens:
             self._entries[tuple(ids)] = kv

@@ -83,6 +83,8 @@ def _load_tensors(file: Path) -> dict:
 def load_checkpoint(path: Path, model) -> dict:
     """Load the trained tensors into ``model`` and restore RNG; returns progress."""
     progress = read_progress(path)
+    if progress is None:
+        raise CitiError(f"{path}: not a checkpoint (no progress.json)")
     model.load_state_dict(_load_tensors(path / "trained.safetensors"), strict=False)
     rng = _load_tensors(path / "rng.safetensors")
     try:

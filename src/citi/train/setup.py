@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +18,9 @@ from citi.molora.model import inject_molora
 from citi.precision import store_frozen_in_bf16
 from citi.selection import read_selection
 from citi.train.params import group_parameter_names
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass
@@ -57,7 +61,7 @@ class RunSetup:
 
     selection: dict
     model: torch.nn.Module
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     meta: dict  # adapter_config.json content
     base_keys: set  # base tensors any stage trains (saved with the adapter)
     encoded: list  # training examples, encoded

@@ -22,6 +22,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 import torch.distributed as dist
@@ -29,10 +30,13 @@ from torch import nn
 
 from citi.errors import CitiError
 
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
+
 SHARDING = ("none", "fsdp")
 
 
-def is_dtensor(t) -> bool:
+def is_dtensor(t) -> TypeGuard[DTensor]:
     from torch.distributed.tensor import DTensor
 
     return isinstance(t, DTensor)
@@ -121,7 +125,7 @@ def save_sharded_checkpoint(
         tmp.mkdir(parents=True)
     dist.barrier()
     model_state, optim_state = get_state_dict(model, optimizer or [])
-    state = {"model": {k: v for k, v in model_state.items() if keep(k)}}
+    state: dict[str, Any] = {"model": {k: v for k, v in model_state.items() if keep(k)}}
     if optimizer is not None:
         state["optimizer"] = optim_state
     dcp.save(state, checkpoint_id=str(tmp / "shards"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -19,7 +20,7 @@ class StageRun:
     stage: Stage
     params: list  # the trainable parameters
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    scheduler: Any  # an LRScheduler, or accelerate's AcceleratedScheduler wrapping one
     loss_module: torch.nn.Module  # as the strategy prepared it
     forward_only: bool  # RP without the model's backward pass
     use_rl: bool  # add beta * the routing loss

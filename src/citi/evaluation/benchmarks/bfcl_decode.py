@@ -111,9 +111,10 @@ def _fold(node: ast.expr) -> tuple[Any, int]:
         except TypeError:  # an unhashable item
             raise Undecodable from None
     if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
+        keys = [k for k in node.keys if k is not None]
+        if len(keys) != len(node.keys):  # {**x}
             raise Undecodable
-        items = [_fold(e) for pair in zip(node.keys, node.values, strict=True) for e in pair]
+        items = [_fold(e) for pair in zip(keys, node.values, strict=True) for e in pair]
         try:
             return {items[i][0]: items[i + 1][0] for i in range(0, len(items), 2)}, _total(items)
         except TypeError:  # an unhashable key
@@ -181,9 +182,10 @@ def value(node: ast.expr):
     if isinstance(node, ast.Tuple):
         return tuple(value(e) for e in node.elts)  # a tuple is not a list (BFCL is strict)
     if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):  # {**x}
+        keys = [k for k in node.keys if k is not None]
+        if len(keys) != len(node.keys):  # {**x}
             raise Undecodable
-        return {value(k): value(v) for k, v in zip(node.keys, node.values, strict=True)}
+        return {value(k): value(v) for k, v in zip(keys, node.values, strict=True)}
     if isinstance(node, ast.Name):  # a bare word, as BFCL reads it
         return node.id
     if isinstance(node, ast.BinOp):
@@ -223,6 +225,7 @@ def decode_calls(text: str) -> list[dict] | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     body = tree.body
+    elts: list[ast.expr]
     if isinstance(body, ast.Call):
         elts = [body]
     elif isinstance(body, ast.List | ast.Tuple | ast.Set):

@@ -24,6 +24,7 @@ required, no types).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from citi.evaluation.benchmarks import bfcl
 
@@ -98,8 +99,9 @@ def _identical(a, b) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
-def schema_error(value, prop: dict) -> str | None:
-    """The first way ``value`` breaks its property schema ``prop`` (an error class), or None."""
+def schema_error(value, prop: Any) -> str | None:
+    """The first way ``value`` breaks its property schema ``prop`` (an error class), or None
+    (also when ``prop`` is not a mapping: nothing to check against)."""
     if not isinstance(prop, dict):
         return None
     types = _types(prop)
@@ -137,7 +139,7 @@ def _bfcl_property(prop: dict, value, reference) -> dict:
     the one ``value`` has; with none declared, the reference value's own type."""
     types = _types(prop) or [t for t in [_json_type(reference)] if t]
     chosen = next((t for t in types if is_type(value, t)), types[0] if types else None)
-    out = {"type": _BFCL_TYPE.get(chosen or "", _UNCHECKED)}
+    out: dict[str, Any] = {"type": _BFCL_TYPE.get(chosen or "", _UNCHECKED)}
     items = prop.get("items")
     if out["type"] == "array" and isinstance(items, dict):
         first = _types(items)
@@ -186,8 +188,10 @@ def check_call(call: dict, gold: dict, params: dict | None) -> str:
     args, want = dict(call["arguments"]), gold["arguments"]
     if params is None:
         params = {"properties": {k: {} for k in want}, "required": list(want)}
-    declared = params.get("properties") if isinstance(params.get("properties"), dict) else {}
-    props = {k: {} for k in want}
+    declared = params.get("properties")
+    if not isinstance(declared, dict):
+        declared = {}
+    props: dict[str, dict] = {k: {} for k in want}
     props.update({k: v if isinstance(v, dict) else {} for k, v in declared.items()})
     # A required parameter the reference itself omits is not held against the call.
     required = [k for k in params.get("required") or [] if isinstance(k, str) and k in want]
