@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from citi.errors import CitiError, ConfigError
 
 GIB = 1024**3
 
 # Published config.json values of the models this project plans for (no download needed).
-KNOWN_CONFIGS = {
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
     "smollm2-135m-instruct": dict(
         hidden_size=576,
         intermediate_size=1536,
@@ -259,12 +260,17 @@ def plan(
         "zero2": (weights, grads / devices, optim / devices),
         "fsdp": (4 * (shape.total + added) / devices + gathered, grads / devices, optim / devices),
     }
-    out = {"trainable": trainable, "total_parameters": shape.total + added, "strategies": {}}
+    per_strategy: dict[str, dict] = {}
+    out = {
+        "trainable": trainable,
+        "total_parameters": shape.total + added,
+        "strategies": per_strategy,
+    }
     for ckpt in (False, True):
         acts, logits = activation_bytes(shape, tokens, ckpt)
         for name, (w, g, o) in strategies.items():
             total = w + g + o + acts + logits
-            out["strategies"].setdefault(name, {})["checkpointing" if ckpt else "plain"] = {
+            per_strategy.setdefault(name, {})["checkpointing" if ckpt else "plain"] = {
                 "weights": w,
                 "gradients": g,
                 "optimizer": o,

@@ -123,9 +123,12 @@ def pooled_runs(run_dirs: list[Path], prefixes: tuple[str, ...]) -> tuple[np.nda
         return None
     rows = []
     for d in run_dirs:
-        per = {t: item_scores(d, t) for t in common}
-        if any(v is None for v in per.values()):
-            return None
+        per = {}
+        for t in common:
+            scores = item_scores(d, t)
+            if scores is None:
+                return None
+            per[t] = scores
         rows.append(stats.pooled(per))
     if len({len(r) for r in rows}) != 1:
         return None
@@ -139,8 +142,9 @@ def measure_runs(run_dirs: list[Path], measure) -> tuple[np.ndarray, list, bool,
     from citi.evaluation.metrics import metric_info
 
     if measure == IFEVAL_INST:
-        rows = [ifeval_instructions(d) for d in run_dirs]
-        if not rows or any(r is None for r in rows) or len({len(r) for r in rows}) != 1:
+        found = [ifeval_instructions(d) for d in run_dirs]
+        rows = [r for r in found if r is not None]
+        if not rows or len(rows) != len(found) or len({len(r) for r in rows}) != 1:
             return None
         return np.asarray(rows), ["ifeval"], True, ""
     prefixes = (measure,) if isinstance(measure, str) else tuple(measure)
@@ -218,8 +222,8 @@ def snapshot_curve(
         if gain is None or measured is None:
             return None
         points.append((read_json(sub / "fraction.json")["fraction"], gain, measured[0][0]))
-    if not points or len({len(p[2]) for p in points}) != 1:
-        return None
+    if not points or measured is None or len({len(p[2]) for p in points}) != 1:
+        return None  # (measured: the last run's, set whenever points is)
     points.sort(key=lambda p: p[0])
     at_base = measure_runs([root / "base"], measure)
     if at_base is not None and len(at_base[0][0]) == len(points[0][2]):
@@ -261,7 +265,7 @@ def _at_equal_learning(
         return stats.Comparison(
             claim, nan, nan, nan, 1.0, 1.0, nan, note=f"never reach x*: {', '.join(missed)}"
         )
-    if len({len(r) for rows in sides for r in rows}) != 1:
+    if direction is None or len({len(r) for rows in sides for r in rows}) != 1:
         return None
     higher, unit = direction
     c = stats.compare_paired(
@@ -304,8 +308,9 @@ def final_gains(out: Path, config, x_task: str) -> dict[str, float]:
             path = out / "eval" / run / "results.json"
             gain = tool_gain(read_json(path)["tasks"], base, x_task) if path.is_file() else None
             values.append(gain)
-        if values and all(v is not None for v in values):
-            gains[method] = sum(values) / len(values)
+        known = [v for v in values if v is not None]
+        if values and len(known) == len(values):
+            gains[method] = sum(known) / len(known)
     return gains
 
 

@@ -17,9 +17,10 @@ import json
 import re
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from citi.data.example import Example
-from citi.errors import DataError
+from citi.errors import CitiError, DataError
 from citi.evaluation.task import Task, TaskContext, TaskResult
 
 MAX_TURNS = 10
@@ -98,6 +99,8 @@ def observe(example, step: dict, simulator=None, simulator_prompt: str | None = 
         return "Error: the Action Input must be a JSON object."
     if simulator is None:
         return NO_SIMULATOR
+    if simulator_prompt is None:
+        raise CitiError("toolalpaca: a simulator needs its prompt (Simulator.txt)")
     path, method = (example.meta.get("projection", {}).get(step["action"]) or ["", "get"])[:2]
     request = f"{method.upper()} {path}\nParameters: {json.dumps(params, ensure_ascii=False)}"
     prompt = Template(simulator_prompt).safe_substitute(
@@ -116,7 +119,9 @@ def run_agents(loaded, examples, batch_size, simulator=None, simulator_prompt=No
         + "ASSISTANT Thought:"
         for ex in examples
     ]
-    runs = [{"steps": [], "response": None, "transcript": ""} for _ in examples]
+    runs: list[dict[str, Any]] = [
+        {"steps": [], "response": None, "transcript": ""} for _ in examples
+    ]
     for turn in range(MAX_TURNS):
         active = [i for i, r in enumerate(runs) if r["response"] is None]
         if not active:
@@ -251,7 +256,7 @@ def evaluate_toolalpaca(task: Task, examples: list[Example], ctx: TaskContext) -
             "steps": len(run["steps"]),
             "responded": float(run["response"] is not None),
         }
-        if judge is not None:
+        if judge is not None and template is not None:  # (both or neither)
             # Items without any step are errors in ToolAlpaca's evaluation: never "Yes".
             process, response = ("No", "No")
             if run["steps"]:
