@@ -6,6 +6,8 @@ no files, and are seeded so that two builds are bit-identical.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import (
@@ -48,7 +50,7 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def _tiny_config(kind: str, vocab_size: int, num_layers: int):
-    common = dict(
+    common: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=64,
         intermediate_size=128,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from citi.config import changed_settings, save_config
@@ -29,9 +31,9 @@ class Pipeline:
         self.steps = read_json(self.steps_file) if self.steps_file.is_file() else {}
         self.ran: list[str] = []  # steps executed (not skipped) in this invocation
 
-    def plan(self) -> list[tuple[str, callable]]:
+    def plan(self) -> list[tuple[str, Callable[[], None]]]:
         cfg = self.config
-        steps = [("importance", self.importance)]
+        steps: list[tuple[str, Callable[[], None]]] = [("importance", self.importance)]
         if "jaccard" in cfg.analyses:
             steps.append(("analysis-jaccard", self.jaccard))
         if cfg.sweep:
@@ -39,11 +41,11 @@ class Pipeline:
         if cfg.tune:
             steps.append(("tune-lr", self.tune))
         runs = [r.name for r in cfg.runs()]
-        steps += [(f"train-{r}", lambda r=r: self.train(r)) for r in runs]
-        steps += [(f"eval-{r}", lambda r=r: self.evaluate(r)) for r in ["base", *runs]]
+        steps += [(f"train-{r}", partial(self.train, r)) for r in runs]
+        steps += [(f"eval-{r}", partial(self.evaluate, r)) for r in ["base", *runs]]
         if cfg.snapshot_eval and cfg.snapshot_eval.tasks:
-            steps.append(("eval-snapshots-base", lambda: self.evaluate_snapshots("base")))
-            steps += [(f"eval-snapshots-{r}", lambda r=r: self.evaluate_snapshots(r)) for r in runs]
+            steps.append(("eval-snapshots-base", partial(self.evaluate_snapshots, "base")))
+            steps += [(f"eval-snapshots-{r}", partial(self.evaluate_snapshots, r)) for r in runs]
         if any(t.startswith("drift-") for t in cfg.eval.tasks):
             steps.append(("analysis-tradeoff", self.tradeoff))
         if "router" in cfg.analyses and self._router_method() is not None:
@@ -126,6 +128,8 @@ class Pipeline:
         """Train one short run per MOLoRA alpha and keep the one with the lowest loss on the
         held-out tool validation split (train.validation): evidence from training data only."""
         sw = self.config.sweep
+        if sw is None:
+            raise CitiError("sweep: the preset has no sweep section")
         method = sw.method
         candidates = []
         for alpha in sw.alpha:
@@ -177,8 +181,11 @@ class Pipeline:
         """The cheap snapshot tasks on each training snapshot and on the final adapter (or on
         the base model), for the trade-off figure's lines."""
         ev = self.config.snapshot_eval
+        if ev is None:
+            raise CitiError("snapshot_eval: the preset has no snapshot_eval section")
         settings = self._eval_run_settings() | {"batch_size": self.config.eval.batch_size}
         root = self.out / "eval-snapshots" / run
+        targets: list[tuple[Path | None, float, Path]]
         if run == "base":
             targets = [(None, 0.0, root)]
         else:
@@ -207,6 +214,8 @@ class Pipeline:
         from citi.data import load_dataset
 
         method = self._router_method()
+        if method is None:
+            raise CitiError("analysis-router: no method of the preset has MOLoRA routers")
         loaded = load_for_eval(
             self.config.model, str(self.out / "runs" / method), precision=self._eval_precision()
         )
