@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -73,7 +75,7 @@ def find_adapter_dir(run: str | Path) -> Path:
 
 
 def _peft_config(meta: dict, model, base_model_id: str):
-    fields = {"task_type": "CAUSAL_LM", "base_model_name_or_path": base_model_id}
+    fields: dict[str, Any] = {"task_type": "CAUSAL_LM", "base_model_name_or_path": base_model_id}
     if meta.get("molora"):
         from citi.molora.peft import peft_config_for, require_peft
 
@@ -135,7 +137,9 @@ def _save_peft_adapter(model, config, adapter: dict[str, torch.Tensor], out: Pat
         warnings.filterwarnings("ignore", message=".*base_model_name_or_path.*was renamed")
         peft_model = get_peft_model(model, config)
     peft_model.peft_config["default"].base_model_name_or_path = base_model_id
-    result = set_peft_model_state_dict(
+    # torch's _IncompatibleKeys (missing_keys, unexpected_keys): a named tuple built at runtime,
+    # whose fields mypy cannot see.
+    result: Any = set_peft_model_state_dict(
         peft_model, {_checkpoint_key(k): v for k, v in adapter.items()}
     )
     if result.unexpected_keys:
@@ -150,7 +154,7 @@ def _save_peft_adapter(model, config, adapter: dict[str, torch.Tensor], out: Pat
 def export_run(
     run: str | Path,
     out: str | Path,
-    results: list[str | Path] = (),
+    results: Sequence[str | Path] = (),
     base_model_id: str | None = None,
     dtype: str = "float32",
     overwrite: bool = False,
@@ -187,7 +191,8 @@ def export_run(
         tmp.mkdir(parents=True)
         if config is not None:
             _save_peft_adapter(model, config, adapter, tmp / ADAPTER_SUBDIR)
-        model.to(torch_dtype).save_pretrained(str(tmp))
+        # transformers wraps ``to`` in a decorator whose type hides the bound method.
+        model.to(torch_dtype).save_pretrained(str(tmp))  # type: ignore[arg-type]
         loaded.tokenizer.save_pretrained(str(tmp))
         shutil.copyfile(adapter_dir / ADAPTER_CONFIG, tmp / "citi_adapter_config.json")
         if config_yaml is not None:
