@@ -6,6 +6,7 @@ import torch
 from citi.analysis.icc import final_inputs, icc_similarities, mean_hidden
 from citi.cli.main import main
 from citi.data import load_dataset
+from citi.errors import CitiError
 from citi.train.loop import Trainer
 from tests.helpers import small_config
 
@@ -129,3 +130,9 @@ def test_icc_max_length_below_one_is_one_line(tmp_path, capsys, max_length):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("citi: error: --max-length: must be >= 1 token"), line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mean_hidden_of_no_inputs_is_one_error(tiny_llama):
+    # Found by mypy: no inputs used to end in a TypeError (None / 0).
+    with pytest.raises(CitiError, match="at least one input"):
+        mean_hidden(tiny_llama.model, [], 0)

@@ -92,3 +92,12 @@ def test_no_pickle_loading_in_the_package():
     banned = ("weights_only=False", "pickle.load", "pickle.Unpickler", "import dill", "joblib")
     assert [b for b in banned if b in text] == []
     assert torch.load  # the one loader left is weights_only=True (checkpoint._safe_load)
+
+
+def test_load_checkpoint_without_progress_is_one_error(tmp_path, tiny_llama):
+    # Found by mypy: without progress.json (its tensors present) it used to return None progress.
+    from citi.errors import CitiError
+    from citi.train.checkpoint import load_checkpoint
+
+    with pytest.raises(CitiError, match="not a checkpoint"):
+        load_checkpoint(tmp_path, tiny_llama.model)
