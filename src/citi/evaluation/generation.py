@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import torch
 import transformers
@@ -85,7 +86,8 @@ class StopOnStrings(StoppingCriteria):
     def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.BoolTensor:
         new = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :])
         done = [any(s in text for s in self.stops) for text in new]
-        return torch.tensor(done, device=input_ids.device)
+        # transformers annotates the result as BoolTensor, a type torch.tensor() never names.
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
