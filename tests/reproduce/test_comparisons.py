@@ -222,3 +222,81 @@ def test_x_star_by_rule_is_a_share_of_the_smallest_method_mean_final_gain(tmp_pa
         check_stats({"x_star": 0.3, "x_star_share": 0.5})
     with pytest.raises(ConfigError, match="stats.x_star_share"):
         check_stats({"x_star_share": 1.5})
+
+
+def decided(kind, verdict, subject="citi", against="lora", measure="ifeval", detectable=0.04):
+    from citi.reproduce.stats import Comparison
+
+    claim = f"{kind} {measure} {subject} vs {against}"
+    c = Comparison(claim, 0.0, -0.1, 0.1, 0.5, 0.5, detectable, verdict=verdict)
+    c.kind, c.subject, c.against = kind, subject, against
+    return c
+
+
+def main_rows(tool="holds", lora="holds", dm="holds", ft="holds", forgetting="holds"):
+    """Rows as the main preset makes them: tool use vs LoRA, the general claims at equal tool
+    learning against each comparator (two measures each: one given, one inconclusive), and
+    "forgetting shows" on both measures."""
+    rows = [decided("tool-use", tool)]
+    for other, verdict in (("lora", lora), ("lora-dm", dm), ("ft", ft)):
+        rows.append(decided("general", "inconclusive", against=other))  # final points: no vote
+        rows.append(decided("general-at-equal-learning", verdict, against=other))
+        rows.append(
+            decided("general-at-equal-learning", "inconclusive", against=other, measure="mc")
+        )
+    rows.append(decided("forgetting", forgetting, subject="ft"))
+    rows.append(decided("forgetting", "inconclusive", subject="ft", measure="mc"))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "change, verdict",
+    [
+        ({}, "supported"),
+        # One comparator without a holding equal-learning claim: undecided, not supported.
+        ({"dm": "inconclusive"}, "undecided"),
+        ({"tool": "inconclusive"}, "undecided"),
+        # Any equal-learning claim that does not hold, or tool use that is not comparable,
+        # contradicts the claim, whatever else holds.
+        ({"ft": "does not hold"}, "contradicted"),
+        ({"tool": "does not hold"}, "contradicted"),
+        ({"tool": "does not hold", "lora": "inconclusive"}, "contradicted"),
+    ],
+)
+def test_the_papers_claim_is_read_by_the_registered_rule(change, verdict):
+    from citi.reproduce.comparisons import paper_claim
+
+    (reading,) = paper_claim(main_rows(**change))
+    assert reading["method"] == "citi" and reading["verdict"] == verdict
+    assert reading["forgetting_shown"] is True
+    assert reading["reasons"]  # every reading says why
+
+
+def test_an_undecided_claim_names_what_the_design_could_detect():
+    from citi.reproduce.comparisons import paper_claim, paper_claim_text
+
+    rows = main_rows(lora="inconclusive")
+    rows[-3].detectable = 0.061  # ft's second equal-learning claim, in points (a share)
+    (reading,) = paper_claim(rows)
+    assert reading["verdict"] == "undecided"
+    assert "no claim at equal tool learning holds against lora" in reading["reasons"]
+    assert reading["detectable"]["general-at-equal-learning mc citi vs ft"] == "6.1 points"
+    text = "\n".join(paper_claim_text([reading]))
+    assert "citi: the paper's claim is undecided" in text and "6.1 points" in text
+
+
+def test_without_forgetting_the_reading_says_the_experiment_could_not_show_it():
+    from citi.reproduce.comparisons import paper_claim, paper_claim_text
+
+    (reading,) = paper_claim(main_rows(forgetting="inconclusive"))
+    assert reading["verdict"] == "supported" and reading["forgetting_shown"] is False
+    assert "could not show forgetting" in "\n".join(paper_claim_text([reading]))
+
+
+def test_presets_without_equal_learning_claims_get_no_reading(report):
+    from citi.reproduce.comparisons import paper_claim
+
+    config = ReproduceConfig(methods=["ft", "lora", "citi"], analyses=[])
+    rows = method_comparisons(report, config)
+    assert {r.kind for r in rows} == {"tool-use", "general", "forgetting", "leak"}
+    assert paper_claim(rows) == []

@@ -77,3 +77,8 @@ def test_tiny_main_runs_end_to_end(tmp_path, data_dir):
     assert len(equal) == 3 and all(c.startswith("triviaqa-mc") for c in equal)
     for v in verdicts:
         assert v["verdict"].startswith(("holds", "does not hold", "inconclusive"))
+    # The paper's claim is read off these rows by the registered rule, and the report says it.
+    (reading,) = json.loads((out / "analysis" / "tradeoff.json").read_text())["paper_claim"]
+    assert reading["method"] == "citi"
+    assert reading["verdict"] in ("supported", "contradicted", "undecided")
+    assert f"citi: the paper's claim is {reading['verdict']}" in report

@@ -45,6 +45,10 @@ DEFAULTS = {
     "x_task": "retention-tool",
 }
 IFEVAL_INST = "ifeval-inst"
+# The families of claims (Comparison.kind), as the pre-registered reading names them.
+TOOL_USE, GENERAL, EQUAL_LEARNING = "tool-use", "general", "general-at-equal-learning"
+FORGETTING, LEAK = "forgetting", "leak"
+SUPPORTED, CONTRADICTED, UNDECIDED = "supported", "contradicted", "undecided"
 
 
 def check_stats(settings: dict) -> dict:
@@ -323,6 +327,12 @@ def shared_x_star(out: Path, config, settings) -> float | None:
     return settings["x_star_share"] * min(gains.values())
 
 
+def _tagged(c: stats.Comparison | None, kind: str, subject: str, against: str):
+    if c is not None:
+        c.kind, c.subject, c.against = kind, subject, against
+    return c
+
+
 def method_comparisons(out: Path, config) -> list[stats.Comparison]:
     """Every claim the runs allow, with verdicts under one Holm correction."""
     settings = check_stats(getattr(config, "stats", {}) or {})
@@ -337,25 +347,27 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
         if "lora" in config.methods:
             margin = settings["tool_margin"]
             claim = f"tool use of {c} comparable to lora's (at most {100 * margin:g} points below)"
-            rows.append(
-                _paired(out, claim, runs(c), runs("lora"), ("apibank-",), settings, True, margin)
-            )
+            row = _paired(out, claim, runs(c), runs("lora"), ("apibank-",), settings, True, margin)
+            rows.append(_tagged(row, TOOL_USE, c, "lora"))
         for other in ("lora", "lora-dm", "ft"):
             if other not in config.methods:
                 continue
             for measure, (higher, label) in measures.items():
                 claim = f"{label} of {c} {'>' if higher else '<'} {other}'s"
-                rows.append(_paired(out, claim, runs(c), runs(other), measure, settings, higher))
+                row = _paired(out, claim, runs(c), runs(other), measure, settings, higher)
+                rows.append(_tagged(row, GENERAL, c, other))
                 if x_star is not None:
                     claim += f", at equal tool learning (x* = {x_star:g})"
-                    rows.append(
-                        _at_equal_learning(out, config, claim, c, other, x_star, settings, measure)
+                    row = _at_equal_learning(
+                        out, config, claim, c, other, x_star, settings, measure
                     )
+                    rows.append(_tagged(row, EQUAL_LEARNING, c, other))
                 elif settings["x_star_share"] is not None:  # the rule gave no x*: say so
                     nan = float("nan")
                     claim += ", at equal tool learning"
                     note = "x* undefined: a method has no final tool gain above 0"
-                    rows.append(stats.Comparison(claim, nan, nan, nan, 1.0, 1.0, nan, note=note))
+                    row = stats.Comparison(claim, nan, nan, nan, 1.0, 1.0, nan, note=note)
+                    rows.append(_tagged(row, EQUAL_LEARNING, c, other))
     if "ft" in config.methods and "lora" in config.methods:
         for measure, (higher, label) in measures.items():
             claim = (
@@ -363,14 +375,100 @@ def method_comparisons(out: Path, config) -> list[stats.Comparison]:
                 if measure == "drift-"
                 else f"forgetting shows: ft below lora on {label}"
             )
-            rows.append(
-                _paired(out, claim, runs("ft"), runs("lora"), measure, settings, not higher)
-            )
+            row = _paired(out, claim, runs("ft"), runs("lora"), measure, settings, not higher)
+            rows.append(_tagged(row, FORGETTING, "ft", "lora"))
     if "ft" in config.methods:
         for run in runs("ft"):
             claim = f"forgetting shows: {run} leaks tool calls into general answers"
-            rows.append(_paired(out, claim, [run], ["base"], ("leak-tool",), settings, unit=""))
+            row = _paired(out, claim, [run], ["base"], ("leak-tool",), settings, unit="")
+            rows.append(_tagged(row, LEAK, run, "base"))
     return stats.decide([r for r in rows if r is not None])
+
+
+def paper_claim(rows: list[stats.Comparison]) -> list[dict]:
+    """The paper's claim, read off decided rows by the rule of main-preregistration.md (fixed
+    before any run), once per CITI-like method that has claims at equal tool learning:
+
+    - *supported* when its tool use is comparable to LoRA's and, against every comparator, at
+      least one general-ability claim at equal tool learning holds and none does not hold;
+    - *contradicted* when comparable tool use does not hold, or a general-ability claim at
+      equal tool learning does not hold;
+    - *undecided* otherwise, naming the claims left inconclusive with the smallest effect each
+      could have detected.
+
+    ``forgetting_shown`` is False when "forgetting shows" (FT below LoRA) holds on no general
+    measure: then the experiment could not show forgetting, whatever the other rows say.
+    Presets without equal-learning claims (no ``stats.x_star`` or ``x_star_share``) get none.
+    """
+    forgetting = [r for r in rows if r.kind == FORGETTING]
+    shown = any(r.verdict == stats.HOLDS for r in forgetting) if forgetting else None
+    readings = []
+    for method in dict.fromkeys(r.subject for r in rows if r.kind == EQUAL_LEARNING):
+        equal = [r for r in rows if r.kind == EQUAL_LEARNING and r.subject == method]
+        tool = [r for r in rows if r.kind == TOOL_USE and r.subject == method]
+        comparators = list(dict.fromkeys(r.against for r in equal))
+        failed = [r for r in tool + equal if r.verdict == stats.FAILS]
+        unsupported = [
+            b
+            for b in comparators
+            if not any(r.verdict == stats.HOLDS for r in equal if r.against == b)
+        ]
+        if failed:
+            verdict, why = CONTRADICTED, [f"does not hold: {r.claim}" for r in failed]
+        elif not tool:
+            verdict, why = UNDECIDED, ["no comparison of tool use with lora"]
+        elif tool[0].verdict == stats.HOLDS and not unsupported:
+            verdict, why = (
+                SUPPORTED,
+                [f"holds: {r.claim}" for r in tool + equal if r.verdict == stats.HOLDS],
+            )
+        else:
+            verdict, why = UNDECIDED, []
+            if tool[0].verdict != stats.HOLDS:
+                why.append(f"inconclusive: {tool[0].claim}")
+            why += [f"no claim at equal tool learning holds against {b}" for b in unsupported]
+        open_rows = [r for r in tool + equal if r.verdict == stats.INCONCLUSIVE]
+        readings.append(
+            {
+                "method": method,
+                "verdict": verdict,
+                "reasons": why,
+                "forgetting_shown": shown,
+                "detectable": {r.claim: _detectable_text(r) for r in open_rows},
+            }
+        )
+    return readings
+
+
+def _detectable_text(c: stats.Comparison) -> str:
+    """The smallest effect a row's test could detect, in the row's units (or why none)."""
+    if c.detectable != c.detectable:  # a comparison that could not be made
+        return c.note
+    if c.detectable == 0:  # every item scored alike by both sides: nothing varies to test
+        return "nothing (no item differs)"
+    share = c.unit == ""
+    value = f"{100 * c.detectable:.1f}" if share else f"{c.detectable:.4f}"
+    return value + (" points" if share else f" {c.unit}")
+
+
+def paper_claim_text(readings: list[dict]) -> list[str]:
+    """Markdown lines of the paper's-claim reading (empty without equal-learning claims)."""
+    lines = []
+    for r in readings:
+        lines.append(
+            f"- **{r['method']}: the paper's claim is {r['verdict']}** ({'; '.join(r['reasons'])})."
+        )
+        if r["detectable"]:
+            shown = "; ".join(f"{claim}: {d}" for claim, d in r["detectable"].items())
+            lines.append(
+                f"  Inconclusive claims and the smallest effect each could detect: {shown}."
+            )
+        if r["forgetting_shown"] is False:
+            lines.append(
+                "  Forgetting did not show (FT was not reliably below LoRA on any general "
+                "measure): this experiment could not show forgetting, whatever the other rows say."
+            )
+    return lines
 
 
 def row_text(c: stats.Comparison) -> dict:
@@ -381,11 +479,8 @@ def row_text(c: stats.Comparison) -> dict:
     scale, unit = (100.0, " points") if share else (1.0, f" {c.unit}")
     fmt = "{:+.1f}" if share else "{:+.4f}"
     low, high = fmt.format(scale * c.low), fmt.format(scale * c.high)
-    detectable = fmt.format(scale * c.detectable).lstrip("+") + unit
-    if c.detectable == 0:  # every item scored alike by both sides: nothing varies to test
-        detectable = "nothing (no item differs)"
     numbers = (
         f"A − B {fmt.format(scale * c.diff)}{unit} [{low}, {high}]; p {c.p_for:.2g} for, "
-        f"{c.p_against:.2g} against (before Holm); detectable {detectable}; {c.note}"
+        f"{c.p_against:.2g} against (before Holm); detectable {_detectable_text(c)}; {c.note}"
     )
     return {"claim": c.claim, "verdict": c.verdict, "numbers": numbers}

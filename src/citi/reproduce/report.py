@@ -212,6 +212,17 @@ def _headline(config, out: Path, runs: list[str], tasks: list[str], steps: dict)
             verdict_table(result, config.decisive),
             "",
         ]
+        if result.get("paper_claim"):
+            from citi.reproduce.comparisons import paper_claim_text
+
+            parts += [
+                "The paper's claim (CITI keeps tool use like LoRA while forgetting less), read "
+                "off these rows by the rule fixed before the runs "
+                "(`docs/guides/main-preregistration.md`, `comparisons.paper_claim`):",
+                "",
+                *paper_claim_text(result["paper_claim"]),
+                "",
+            ]
     return parts
 
 

@@ -132,6 +132,11 @@ class Comparison:
     verdict: str = INCONCLUSIVE
     unit: str = ""
     note: str = ""
+    # What the claim is about, for the reading of the paper's claim (comparisons.paper_claim):
+    # its family, the method it is about and the comparator ("" where not a method pair).
+    kind: str = ""
+    subject: str = ""
+    against: str = ""
 
     def as_dict(self) -> dict:
         return dict(vars(self))

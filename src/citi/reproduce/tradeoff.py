@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from citi.io import read_json, write_figure_atomic, write_json_atomic
-from citi.reproduce.comparisons import method_comparisons, point, row_text
+from citi.reproduce.comparisons import method_comparisons, paper_claim, point, row_text
 from citi.reproduce.pilot import pilot_decision
 from citi.reproduce.stats import FAILS, HOLDS
 from citi.reproduce.stats import INCONCLUSIVE as UNSURE
@@ -105,9 +105,12 @@ def _final_values(out: Path, config, method: str) -> tuple[list[float], list[flo
     return gains, drifts
 
 
-def verdicts(out: Path, config) -> list[dict]:
-    """One row per claim: claim, verdict, the numbers behind it."""
-    rows = [row_text(c) for c in method_comparisons(out, config)]
+def verdicts(out: Path, config, comparisons=None) -> list[dict]:
+    """One row per claim: claim, verdict, the numbers behind it (``comparisons``: the method
+    comparisons when already made)."""
+    if comparisons is None:
+        comparisons = method_comparisons(out, config)
+    rows = [row_text(c) for c in comparisons]
     router = out / "analysis" / "router.json"
     if router.is_file():
         dist = read_json(router)
@@ -157,8 +160,12 @@ def write_tradeoff(out: Path, config) -> dict:
         gains, drifts = _final_values(out, config, m)
         if gains:
             final[m] = (sum(gains) / len(gains), sum(drifts) / len(drifts))
-    rows = verdicts(out, config)
+    comparisons = method_comparisons(out, config)
+    rows = verdicts(out, config, comparisons)
     result = {"curves": data, "final": final, "verdicts": rows}
+    readings = paper_claim(comparisons)
+    if readings:  # presets with claims at equal tool learning (the main experiment)
+        result["paper_claim"] = readings
     analysis = out / "analysis"
     write_json_atomic(analysis / "tradeoff.json", result)
     decision = pilot_decision(out, config)
